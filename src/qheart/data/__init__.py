@@ -1,0 +1,1 @@
+"""Data: ECG readers, the signal store, ECG-QA loading and the synthetic benchmark."""

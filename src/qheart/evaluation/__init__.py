@@ -1,0 +1,1 @@
+"""Evaluation: encoder zero-shot / linear probe AUC (later: the paper's QA tables)."""

@@ -1,0 +1,1 @@
+"""Models: the ECG encoder, the text encoder used for pre-training, losses (later: ET-Mapper, LLM)."""

@@ -1,0 +1,1 @@
+"""Retrieval: FAISS index over ECG embeddings with the reports beside it in SQLite."""
