@@ -196,6 +196,7 @@ def _single(**overrides: object) -> dict:
         (_single(answer="yes"), "answer must be a list of strings"),
         (_single(attribute="x"), "attribute must be a list of strings"),
         (_single(sample_id="50"), "sample_id must be an integer"),
+        (_single(question_type="single-verfy"), "unknown question_type 'single-verfy'"),
     ],
 )
 def test_bad_records_name_file_and_entry(mini: Path, record: dict, problem: str) -> None:
@@ -478,3 +479,35 @@ def test_real_verify_gold_answers_are_among_table_1_options(real_samples: Path) 
     samples = load_split(root, "paraphrased", "train").samples
     assert all(candidate_options(s, options) == list(VERIFY_OPTIONS) for s in samples)
     assert all(options_cover(s, candidate_options(s, options)) for s in samples)
+
+
+def test_real_questions_join_the_real_ptbxl_records(real_samples: Path) -> None:
+    """82 of the 10,000 real verify questions ask about the 100 real PTB-XL records we hold."""
+    database = pd.read_csv(real_samples / "ptb-xl" / "ptbxl_database.csv")
+    store = FakeStore(set(database["ecg_id"].astype(int)))
+    samples = load_split(real_samples / "ecg-qa" / "ptbxl", "paraphrased", "train").samples
+    kept, missing = join_store(samples, store)
+    assert (len(kept), len({s.ecg_id for s in kept})) == (82, 40)
+    assert len(kept) + len(missing) == 10_000
+    assert all(1 <= s.ecg_id <= 100 for s in kept)
+
+
+def test_cli_on_the_real_files(real_samples: Path) -> None:
+    root = real_samples / "ecg-qa"
+    result = runner.invoke(
+        app,
+        ["data", "ecgqa", "--dataset-dir", str(root / "ptbxl"), "--variant", "paraphrased",
+         "--split", "train"],
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "10000 single-ECG questions kept, 0 skipped" in result.output
+    assert "10000/10000" in result.output
+    result = runner.invoke(
+        app,
+        ["data", "ecgqa", "--dataset-dir", str(root / "mimic-iv-ecg"), "--variant",
+         "paraphrased", "--split", "test"],
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "0 single-ECG questions kept, 4364 skipped" in result.output

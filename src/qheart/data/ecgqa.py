@@ -36,6 +36,7 @@ from qheart.data.options import (
 
 __all__ = [
     "KEPT_TYPES",
+    "SKIPPED_PREFIX",
     "SPLITS",
     "TEMPLATE_OPTIONS_FILE",
     "VARIANTS",
@@ -52,13 +53,15 @@ __all__ = [
     "load_template_options",
     "normalize_answer",
     "options_cover",
-    "read_file",
+    "read_qa_file",
     "split_files",
 ]
 
 log = logging.getLogger(__name__)
 
 KEPT_TYPES: tuple[str, ...] = ("single-verify", "single-choose", "single-query")
+SKIPPED_PREFIX = "comparison"
+"""ECG-QA's two-ECG types (comparison_{consecutive,irrelevant}-{verify,query}): counted, not kept."""
 VARIANTS: tuple[str, ...] = ("paraphrased", "template")
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 TEMPLATE_OPTIONS_FILE = "answers_for_each_template.csv"
@@ -140,7 +143,10 @@ def _str_list(value: Any, name: str, where: str, path: Path) -> tuple[str, ...]:
 
 
 def _parse_record(record: Any, index: int, path: Path) -> QASample | str:
-    """A kept question as a QASample, or the question type of a question Q-HEART skips."""
+    """A kept question as a QASample, or the question type of a comparison question (skipped).
+
+    Any other question type is an error: a typo must not silently drop questions.
+    """
     where = f"entry {index}"
     if not isinstance(record, dict):
         raise ECGQAFormatError(path, f"{where}: expected an object, got {type(record).__name__}")
@@ -158,8 +164,13 @@ def _parse_record(record: Any, index: int, path: Path) -> QASample | str:
         or not all(isinstance(e, int) and not isinstance(e, bool) for e in ecg_ids)
     ):
         raise ECGQAFormatError(path, f"{where}: ecg_id must be a non-empty list of integers")
-    if question_type not in KEPT_TYPES:
+    if question_type.startswith(SKIPPED_PREFIX):
         return question_type
+    if question_type not in KEPT_TYPES:
+        raise ECGQAFormatError(
+            path, f"{where}: unknown question_type {question_type!r} (expected one of "
+            f"{', '.join(KEPT_TYPES)} or a {SKIPPED_PREFIX}* type)"
+        )
     if len(ecg_ids) != 1:
         raise ECGQAFormatError(
             path, f"{where}: a {question_type} question must have one ecg_id, got {ecg_ids}"
@@ -181,7 +192,7 @@ def _parse_record(record: Any, index: int, path: Path) -> QASample | str:
     )
 
 
-def read_file(path: Path) -> tuple[list[QASample], Counter[str]]:
+def read_qa_file(path: Path) -> tuple[list[QASample], Counter[str]]:
     """One ECG-QA JSON file: its kept questions and the count of skipped ones per type."""
     try:
         with path.open(encoding="utf-8") as f:
@@ -225,7 +236,7 @@ def load_split(dataset_dir: str | Path, variant: str, split: str) -> QASplit:
     samples: list[QASample] = []
     skipped: Counter[str] = Counter()
     for path in files:
-        file_samples, file_skipped = read_file(path)
+        file_samples, file_skipped = read_qa_file(path)
         samples.extend(file_samples)
         skipped.update(file_skipped)
     return QASplit(samples=samples, skipped=dict(sorted(skipped.items())), files=tuple(files))
