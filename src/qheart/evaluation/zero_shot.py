@@ -1,0 +1,361 @@
+"""Encoder validation: zero-shot macro AUC by ECG–class-prompt similarity, and a linear probe.
+
+One code path for every label set: a `LabelSet` (store rows × classes, a prompt per class, and how
+the probe is fitted) is built from the synthetic benchmark's `findings`, from PTB-XL's scp_codes
+(super/sub/form/rhythm via scp_statements.csv, test fold 10) or from CODE's label columns; then
+`evaluate` embeds the ECGs once and scores both ways.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import mannwhitneyu
+from torch.nn import functional as F
+
+from qheart.data.store import SignalStore
+from qheart.models.encoder import ECGEncoder
+from qheart.models.text_encoder import TextEncoder, TextHead
+
+LABEL_SETS = ("synthetic", "ptbxl-super", "ptbxl-sub", "ptbxl-form", "ptbxl-rhythm", "code")
+PTBXL_TEST_FOLD = 10
+PTBXL_VALID_FOLD = 9
+CV_FOLDS = 5
+
+PTBXL_SUPER_PROMPTS = {
+    "NORM": "normal ecg", "MI": "myocardial infarction", "STTC": "st/t change",
+    "CD": "conduction disturbance", "HYP": "hypertrophy",
+}
+"""PTB-XL superclasses in ECG-QA's wording."""
+PTBXL_SUB_PROMPTS = {
+    "LAFB/LPFB": "left anterior or posterior fascicular block", "_AVB": "av block",
+    "ISC_": "non-specific ischemic", "ISCA": "ischemic in anterior leads",
+    "ISCI": "ischemic in inferior leads", "LAO/LAE": "left atrial overload/enlargement",
+    "RAO/RAE": "right atrial overload/enlargement", "STTC": "st/t change",
+    "AMI": "anterior myocardial infarction", "IMI": "inferior myocardial infarction",
+}
+"""Subclasses that are not themselves SCP codes (the others use their code's description)."""
+CODE_PROMPTS = {
+    "1dAVb": "first degree av block", "RBBB": "right bundle branch block",
+    "LBBB": "left bundle branch block", "SB": "sinus bradycardia", "AF": "atrial fibrillation",
+    "ST": "sinus tachycardia",
+}
+"""CODE test-set labels (Ribeiro et al. 2020) as prompts."""
+
+
+@dataclass
+class LabelSet:
+    """ECGs × classes to score, with the prompt of each class and the probe's training data."""
+
+    name: str
+    classes: list[str]
+    """Class identifiers (SCP codes, findings, ...)."""
+    prompts: list[str]
+    """One text per class, embedded by the text encoder for zero-shot scoring."""
+    rows: np.ndarray
+    """Store rows of the evaluated ECGs."""
+    labels: np.ndarray
+    """(len(rows), n_classes) bool."""
+    probe_rows: np.ndarray | None = None
+    """Store rows to fit the linear probe on (None: cross-validate over `rows`)."""
+    probe_labels: np.ndarray | None = None
+    """(len(probe_rows), n_classes) bool."""
+    notes: list[str] = field(default_factory=list)
+    """What was dropped or decided while building the set (printed with the results)."""
+
+
+def _multi_hot(per_row: Sequence[Sequence[str]], classes: list[str]) -> np.ndarray:
+    index = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(per_row), len(classes)), dtype=bool)
+    for r, names in enumerate(per_row):
+        for name in names:
+            if name in index:
+                out[r, index[name]] = True
+    return out
+
+
+def _split_rows(meta: pd.DataFrame, column: str, values: set) -> np.ndarray:
+    return np.flatnonzero(meta[column].isin(values).to_numpy())
+
+
+def synthetic_label_set(store: SignalStore, *, all_rows: bool = False) -> LabelSet:
+    """Findings of the synthetic benchmark (JSON lists, ECG-QA vocabulary): test split scored,
+    probe fitted on the train split; the finding text is its own prompt."""
+    meta = store.metadata
+    if "findings" not in meta.columns:
+        raise ValueError(f"{store.root}: no `findings` column (not a synthetic benchmark store)")
+    findings = [json.loads(v) if isinstance(v, str) and v else [] for v in meta["findings"]]
+    classes = sorted({f for row in findings for f in row})
+    labels = _multi_hot(findings, classes)
+    if all_rows or "split" not in meta.columns:
+        return LabelSet("synthetic", classes, list(classes), np.arange(len(meta)), labels)
+    test, train = _split_rows(meta, "split", {"test"}), _split_rows(meta, "split", {"train"})
+    return LabelSet("synthetic", classes, list(classes), test, labels[test], train, labels[train])
+
+
+def ptbxl_label_set(store: SignalStore, scp_statements: str | Path, group: str, *,
+                    all_rows: bool = False) -> LabelSet:
+    """PTB-XL's benchmark tasks (Strodthoff et al. 2020): `super`/`sub` aggregate the diagnostic
+    codes into classes/subclasses, `form`/`rhythm` keep the codes so flagged. Scored on
+    strat_fold 10 with the probe fitted on folds 1–8, or (`all_rows`) on every row with a
+    cross-validated probe — for small samples such as the 100 real records."""
+    from qheart.data.corpora.ptbxl import parse_scp_codes
+
+    if group not in ("super", "sub", "form", "rhythm"):
+        raise ValueError(f"unknown PTB-XL label group {group!r}")
+    table = pd.read_csv(scp_statements, index_col=0)
+    meta = store.metadata
+    for column in ("scp_codes", "strat_fold"):
+        if column not in meta.columns:
+            raise ValueError(f"{store.root}: no `{column}` column (not a prepared PTB-XL store)")
+    if group in ("super", "sub"):
+        column = "diagnostic_class" if group == "super" else "diagnostic_subclass"
+        mapping = table.loc[table["diagnostic"] == 1, column].dropna().to_dict()
+    else:
+        mapping = {code: code for code in table.index[table[group] == 1]}
+    per_row = [sorted({mapping[c] for c in parse_scp_codes(t, str(store.root)) if c in mapping})
+               for t in meta["scp_codes"]]
+    classes = sorted({c for row in per_row for c in row})
+    prompts = [_ptbxl_prompt(c, group, table) for c in classes]
+    labels = _multi_hot(per_row, classes)
+    name = f"ptbxl-{group}"
+    if all_rows:
+        return LabelSet(name, classes, prompts, np.arange(len(meta)), labels)
+    folds = meta["strat_fold"].astype("Int64")
+    test = np.flatnonzero((folds == PTBXL_TEST_FOLD).fillna(False).to_numpy())
+    train = np.flatnonzero((folds < PTBXL_VALID_FOLD).fillna(False).to_numpy())
+    if not len(test):
+        raise ValueError(f"{store.root}: no strat_fold {PTBXL_TEST_FOLD} rows (use all_rows)")
+    probe = (train, labels[train]) if len(train) else (None, None)
+    return LabelSet(name, classes, prompts, test, labels[test], *probe)
+
+
+def _ptbxl_prompt(label: str, group: str, table: pd.DataFrame) -> str:
+    if group == "super":
+        return PTBXL_SUPER_PROMPTS.get(label, label.lower())
+    if group == "sub" and label in PTBXL_SUB_PROMPTS:
+        return PTBXL_SUB_PROMPTS[label]
+    if label in table.index:
+        return str(table.loc[label, "description"]).lower()
+    return label.lower()
+
+
+def code_label_set(store: SignalStore) -> LabelSet:
+    """CODE test set: the six label columns (1dAVb, RBBB, LBBB, SB, AF, ST) of the store's metadata;
+    probe cross-validated (the test set is all there is)."""
+    meta = store.metadata
+    classes = [c for c in CODE_PROMPTS if c in meta.columns]
+    if not classes:
+        raise ValueError(f"{store.root}: none of the CODE label columns {list(CODE_PROMPTS)}")
+    labels = meta[classes].fillna(0).astype(int).to_numpy().astype(bool)
+    return LabelSet("code", classes, [CODE_PROMPTS[c] for c in classes], np.arange(len(meta)),
+                    labels)
+
+
+def build_label_set(name: str, store: SignalStore, *, scp_statements: str | Path | None = None,
+                    all_rows: bool = False) -> LabelSet:
+    """Dispatch on the label-set name (one of LABEL_SETS)."""
+    if name == "synthetic":
+        return synthetic_label_set(store, all_rows=all_rows)
+    if name.startswith("ptbxl-"):
+        if scp_statements is None:
+            raise ValueError("PTB-XL label sets need scp_statements.csv (--scp-statements)")
+        return ptbxl_label_set(store, scp_statements, name.removeprefix("ptbxl-"),
+                               all_rows=all_rows)
+    if name == "code":
+        return code_label_set(store)
+    raise ValueError(f"unknown label set {name!r}; known: {list(LABEL_SETS)}")
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Binary ROC AUC as the Mann–Whitney U statistic / (n_pos · n_neg) (ties count ½);
+    NaN when one class is absent. (scikit-learn is not a dependency; scipy gives U.)"""
+    labels = np.asarray(labels, dtype=bool)
+    pos, neg = scores[labels], scores[~labels]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    return float(mannwhitneyu(pos, neg, alternative="two-sided").statistic / (len(pos) * len(neg)))
+
+
+def per_class_auc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """(C,) AUC per column of (N, C) labels/scores; NaN where a class has no positives/negatives."""
+    return np.array([roc_auc(labels[:, c], scores[:, c]) for c in range(labels.shape[1])])
+
+
+def macro(values: np.ndarray) -> float:
+    """Mean over the classes that could be scored (NaN-free); NaN if none could."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else float("nan")
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def zero_shot_scores(ecg_embeddings: np.ndarray, prompt_embeddings: np.ndarray) -> np.ndarray:
+    """Cosine similarity (N, C) between unit ECG embeddings and projected class prompts."""
+    prompts = F.normalize(torch.as_tensor(prompt_embeddings, dtype=torch.float32), dim=-1)
+    return (torch.as_tensor(ecg_embeddings, dtype=torch.float32) @ prompts.T).numpy()
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, max_iter: int = 200
+                 ) -> Callable[[np.ndarray], np.ndarray]:
+    """One-vs-rest L2 logistic regression on standardised features, full-batch L-BFGS.
+
+    Hand-written in torch (a few lines) rather than adding scikit-learn for this one model.
+    Returns a function mapping features to (N, C) scores (logits).
+    """
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    xt = torch.as_tensor((x - mean) / std, dtype=torch.float32)  # (N, d)
+    yt = torch.as_tensor(y, dtype=torch.float32)  # (N, C)
+    linear = torch.nn.Linear(x.shape[1], y.shape[1])
+    torch.nn.init.zeros_(linear.weight)
+    torch.nn.init.zeros_(linear.bias)
+    optimizer = torch.optim.LBFGS(linear.parameters(), max_iter=max_iter,
+                                  line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(linear(xt), yt)
+        loss = loss + l2 * linear.weight.pow(2).sum() / len(xt)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+
+    def predict(features: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return linear(torch.as_tensor((features - mean) / std, dtype=torch.float32)).numpy()
+
+    return predict
+
+
+def cross_val_scores(x: np.ndarray, y: np.ndarray, folds: int = CV_FOLDS, seed: int = 0
+                     ) -> np.ndarray:
+    """Out-of-fold probe scores (N, C): every ECG is scored by a probe that never saw it."""
+    order = np.random.default_rng(seed).permutation(len(x))
+    scores = np.zeros(y.shape, dtype=np.float32)
+    for part in np.array_split(order, min(folds, len(x))):
+        train = np.setdiff1d(order, part)
+        scores[part] = fit_logistic(x[train], y[train])(x[part])
+    return scores
+
+
+@dataclass
+class ZeroShotResult:
+    """Scores of one encoder on one label set."""
+
+    label_set: str
+    n_ecgs: int
+    classes: list[str]
+    n_positive: list[int]
+    zero_shot_auc: list[float]
+    probe_auc: list[float] | None
+    probe: str
+    """How the probe was fitted: "train split (n=…)" or "5-fold cross-validation"."""
+    notes: list[str]
+
+    @property
+    def zero_shot_macro_auc(self) -> float:
+        return macro(np.asarray(self.zero_shot_auc))
+
+    @property
+    def probe_macro_auc(self) -> float | None:
+        return None if self.probe_auc is None else macro(np.asarray(self.probe_auc))
+
+    def to_dict(self) -> dict:
+        return {"label_set": self.label_set, "n_ecgs": self.n_ecgs,
+                "zero_shot_macro_auc": self.zero_shot_macro_auc,
+                "probe_macro_auc": self.probe_macro_auc, "probe": self.probe,
+                "classes": self.classes, "n_positive": self.n_positive,
+                "zero_shot_auc": self.zero_shot_auc, "probe_auc": self.probe_auc,
+                "notes": self.notes}
+
+
+def evaluate(encoder: ECGEncoder, text_head: TextHead | None,
+             text_encode: Callable[[list[str]], torch.Tensor] | None, store: SignalStore,
+             label_set: LabelSet, *, probe: bool = True, batch_size: int = 64,
+             progress: bool = False) -> ZeroShotResult:
+    """Embed the label set's ECGs, then zero-shot (needs a text head and text encoder) and probe."""
+    notes = list(label_set.notes)
+    embed = _embedder(encoder, store, batch_size, progress)
+    z = embed(label_set.rows)  # (N, d) unit norm
+    zero_shot = [float("nan")] * len(label_set.classes)
+    if text_head is not None and text_encode is not None:
+        with torch.no_grad():
+            prompts = text_head(text_encode(label_set.prompts).float()).numpy()  # (C, d)
+        zero_shot = per_class_auc(label_set.labels, zero_shot_scores(z, prompts)).tolist()
+    else:
+        notes.append("no text head: zero-shot AUC not computed (probe only)")
+    probe_auc, how = None, "none"
+    if probe:
+        if label_set.probe_rows is not None and label_set.probe_labels is not None:
+            fitted = fit_logistic(embed(label_set.probe_rows), label_set.probe_labels)
+            scores, how = fitted(z), f"fitted on {len(label_set.probe_rows)} separate ECGs"
+        else:
+            scores, how = cross_val_scores(z, label_set.labels), f"{CV_FOLDS}-fold cross-validation"
+        probe_auc = per_class_auc(label_set.labels, scores).tolist()
+    return ZeroShotResult(label_set.name, len(label_set.rows), label_set.classes,
+                          label_set.labels.sum(0).astype(int).tolist(), zero_shot, probe_auc,
+                          how, notes)
+
+
+def _embedder(encoder: ECGEncoder, store: SignalStore, batch_size: int, progress: bool
+              ) -> Callable[[np.ndarray], np.ndarray]:
+    from tqdm.auto import tqdm
+
+    def embed(rows: np.ndarray) -> np.ndarray:
+        out = [encoder.embed(store.signals(rows[s : s + batch_size]), batch_size)
+               for s in tqdm(range(0, len(rows), batch_size), desc="embedding ECGs",
+                             disable=not progress)]
+        return np.concatenate(out) if out else np.zeros((0, encoder.config.embed_dim), np.float32)
+
+    return embed
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_checkpoint(path: str | Path) -> tuple[ECGEncoder, TextHead | None, str | None]:
+    """(encoder, text head, text encoder name) from a `qheart pretrain` output folder, or just an
+    encoder from an ECGEncoder folder (then the text head beside it is used if present)."""
+    path = Path(path)
+    encoder_dir = path / "encoder" if (path / "encoder" / "config.json").is_file() else path
+    encoder = ECGEncoder.from_pretrained(encoder_dir)
+    for head_path in (path / "text_head.safetensors", encoder_dir.parent / "text_head.safetensors"):
+        if head_path.is_file():
+            head, text_encoder = TextHead.load(head_path)
+            if head.proj.out_features != encoder.config.embed_dim:
+                raise ValueError(f"{head_path}: projects to {head.proj.out_features}, "
+                                 f"encoder embeds to {encoder.config.embed_dim}")
+            return encoder, head, text_encoder
+    return encoder, None, None
+
+
+def run_zero_shot(checkpoint: str | Path, data: str | Path, label_set_name: str = "synthetic", *,
+                  scp_statements: str | Path | None = None, all_rows: bool = False,
+                  probe: bool = True, progress: bool = True) -> ZeroShotResult:
+    """What `qheart zero-shot` does: load, pick the store inside `data`, build labels, score."""
+    encoder, head, text_encoder = load_checkpoint(checkpoint)
+    data = Path(data)
+    store = SignalStore(data / "store" if (data / "store" / "store.json").is_file() else data)
+    if scp_statements is None and label_set_name.startswith("ptbxl-"):
+        root = store.info.get("root")
+        if root and (Path(root) / "scp_statements.csv").is_file():
+            scp_statements = Path(root) / "scp_statements.csv"
+    label_set = build_label_set(label_set_name, store, scp_statements=scp_statements,
+                                all_rows=all_rows)
+    text_encode = None
+    if head is not None and text_encoder is not None:
+        text_model = TextEncoder(text_encoder)
+        text_encode = text_model.encode
+    return evaluate(encoder, head, text_encode, store, label_set, probe=probe, progress=progress)
