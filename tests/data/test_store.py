@@ -39,7 +39,7 @@ def _write_two_chunks(root: Path) -> tuple[np.ndarray, np.ndarray]:
     writer = StoreWriter(root, source="test")
     a, b = _signals(3, 0), _signals(2, 1)
     writer.write_chunk(1, b, _rows([40, 50]))
-    writer.write_chunk(0, a, _rows([10, 20, 30]), [SkippedRecord("rec/15", "rec/15: flat lead V3")])
+    writer.write_chunk(0, a, _rows([10, 20, 30]), [SkippedRecord("rec/15", "rec/15: flat lead V3", "FlatLeadError")])
     writer.finalize({"corpus_root": "/data/ptbxl"})
     return a, b
 
@@ -62,7 +62,7 @@ def test_round_trip_order_ids_metadata_and_signals(tmp_path: Path) -> None:
     np.testing.assert_allclose(batch, np.stack([b[1], a[0], b[1], a[2]]), atol=1e-3)
     assert store.info["corpus_root"] == "/data/ptbxl" and store.info["dtype"] == "float16"
     assert store.skipped.to_dict("records") == [
-        {"chunk": 0, "record": "rec/15", "reason": "rec/15: flat lead V3"}
+        {"chunk": 0, "record": "rec/15", "reason": "rec/15: flat lead V3", "kind": "FlatLeadError"}
     ]
 
 

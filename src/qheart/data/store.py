@@ -9,7 +9,7 @@ Layout of a store folder (written by `StoreWriter`, read by `SignalStore`):
                                after the .npy and the .skipped.json, so it is the chunk's
                                completion marker
     metadata.parquet           all rows in store order + `chunk`, `row_in_chunk`
-    skipped.csv                every skipped record: chunk, record, reason
+    skipped.csv                every skipped record: chunk, record, reason, kind
 
 Every file is written to a temporary name in the same folder and moved into place with
 `os.replace`, which is atomic: a run killed at any instant leaves either the whole file or no
@@ -61,10 +61,11 @@ class StoreError(RuntimeError):
 
 @dataclass(frozen=True)
 class SkippedRecord:
-    """A record left out of the store, with the reason (an ECGError message)."""
+    """A record left out of the store, with the reason (an ECGError message) and its error type."""
 
     record: str
     reason: str
+    kind: str = ""
 
 
 # ----------------------------------------------------------------------------- atomic file writes
@@ -90,7 +91,8 @@ def _write_npy(path: Path, array: np.ndarray) -> None:
     _atomic_write(path, write)
 
 
-def _write_text(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one atomic step (other writers of small state files use it)."""
     _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
@@ -185,7 +187,7 @@ class StoreWriter:
         # Order matters: the .parquet is the completion marker, so it goes last.
         (self.shards / f"{stem.name}.parquet").unlink(missing_ok=True)
         _write_npy(stem.with_suffix(".npy"), half)
-        _write_text(
+        write_text_atomic(
             self.shards / f"{stem.name}.skipped.json",
             json.dumps([asdict(s) for s in skipped], indent=1),
         )
@@ -212,13 +214,13 @@ class StoreWriter:
             dups = metadata.loc[metadata["ecg_id"].duplicated(), "ecg_id"].head(5).tolist()
             raise StoreError(f"{self.root}: duplicate ecg_id(s) across chunks, e.g. {dups}")
         _write_parquet(self.root / "metadata.parquet", metadata)
-        skipped_frame = pd.DataFrame(skipped, columns=["chunk", "record", "reason"])
+        skipped_frame = pd.DataFrame(skipped, columns=["chunk", "record", "reason", "kind"])
         _atomic_write(self.root / "skipped.csv", lambda tmp: skipped_frame.to_csv(tmp, index=False))
         info = _store_info(self.source, len(metadata), len(skipped_frame), shard_info)
         clash = sorted(set(extra or {}) & set(info))
         if clash:
             raise StoreError(f"{self.root}: extra keys {clash} would overwrite store.json fields")
-        _write_text(self.root / "store.json", json.dumps({**info, **(extra or {})}, indent=1))
+        write_text_atomic(self.root / "store.json", json.dumps({**info, **(extra or {})}, indent=1))
         return SignalStore(self.root)
 
 
@@ -311,8 +313,9 @@ class SignalStore:
 
     @property
     def skipped(self) -> pd.DataFrame:
-        """Records left out during preparation: chunk, record, reason."""
-        return pd.read_csv(self.root / "skipped.csv", dtype={"record": str, "reason": str})
+        """Records left out during preparation: chunk, record, reason, kind (error type)."""
+        frame = pd.read_csv(self.root / "skipped.csv", dtype=str, keep_default_na=False)
+        return frame.astype({"chunk": np.int64})
 
     def row_of(self, ecg_id: int) -> int:
         """Row number of an ecg_id; KeyError naming the store when absent."""
