@@ -161,16 +161,16 @@ def _call_wfdb(func, source: Path, what: str, *args, **kwargs):
     return result
 
 
-def _check_data_files(header, base: Path, channels: Sequence[int]) -> None:
-    """Compare each data file's size with what the header says it holds."""
-    for file_name in sorted({header.file_name[c] for c in channels}):
+def _check_data_files(header, base: Path) -> None:
+    """Compare each present data file's size with what the header says it holds."""
+    for file_name in sorted(set(header.file_name)):
         in_file = [i for i, f in enumerate(header.file_name) if f == file_name]
         path = base.parent / file_name
-        if not path.is_file():
-            raise UnreadableRecordError(path, "data file missing")
         formats = {header.fmt[i] for i in in_file}
-        if header.sig_len is None or not formats <= _WFDB_BYTES_PER_SAMPLE.keys():
-            continue  # length unknown or compressed (FLAC) format: wfdb's own checks apply
+        if not path.is_file() or header.sig_len is None:
+            continue  # missing files: `_require_data_files`; no length: wfdb infers it
+        if not formats <= _WFDB_BYTES_PER_SAMPLE.keys():
+            continue  # compressed (FLAC) formats: wfdb's own checks apply
         spf = header.samps_per_frame or [1] * header.n_sig
         frame_bytes = sum(_WFDB_BYTES_PER_SAMPLE[header.fmt[i]] * (spf[i] or 1) for i in in_file)
         offset = (header.byte_offset or [0] * header.n_sig)[in_file[0]] or 0
@@ -184,6 +184,13 @@ def _check_data_files(header, base: Path, channels: Sequence[int]) -> None:
                 f"{header.sig_len} samples need {expected} (truncated file or header/lead-count "
                 "mismatch)",
             )
+
+
+def _require_data_files(header, base: Path, channels: Sequence[int]) -> None:
+    """The files holding the channels we read must exist (others, e.g. PTB's .xyz, may not)."""
+    for file_name in sorted({header.file_name[c] for c in channels}):
+        if not (base.parent / file_name).is_file():
+            raise UnreadableRecordError(base.parent / file_name, "data file missing")
 
 
 def _units_to_mv(units: Sequence[str | None], names: Sequence[str], source: Path) -> np.ndarray:
@@ -210,9 +217,10 @@ def read_wfdb(record_path: str | Path, *, filters: Filters = None) -> np.ndarray
     names = list(header.sig_name or [])
     if header.n_sig is None or header.n_sig == 0 or len(names) != header.n_sig:
         raise UnreadableRecordError(hea, f"header lists {header.n_sig} signals but names {names}")
-    channels = lead_indices(names, hea)  # canonical order; extra leads never read
     _check_sample_rate(header.fs, hea)
-    _check_data_files(header, base, channels)
+    _check_data_files(header, base)  # before lead mapping: a miscounted header is the real fault
+    channels = lead_indices(names, hea)  # canonical order; extra leads never read
+    _require_data_files(header, base, channels)
     record = _call_wfdb(
         wfdb.rdrecord, base, "unreadable signal", str(base), channels=channels, physical=True
     )
