@@ -91,6 +91,20 @@ def test_ptb_diagnostic_layout_lowercase_15_leads(tmp_path: Path) -> None:
     assert np.abs(out - truth).max() < 0.01
 
 
+def test_mimic_iv_ecg_layout(tmp_path: Path) -> None:
+    """MIMIC-IV-ECG: gain 200/mV, limb leads stored as I II III aVR aVF aVL."""
+    names = ["I", "II", "III", "aVR", "aVF", "aVL", "V1", "V2", "V3", "V4", "V5", "V6"]
+    signal = synthetic_ecg(seed=40)
+    order = [LEADS.index(name) for name in names]
+    record = write_wfdb_record(
+        tmp_path / "s40689238", "40689238", signal[order], 500, names, adc_gain=200.0
+    )
+    assert " 200.0(0)/mV " in record.with_suffix(".hea").read_text()
+    out = read_wfdb(record)
+    assert np.abs(out - signal).max() <= 0.5 / 200 + 1e-6  # half a 5 µV step
+    assert np.abs(out[LEADS.index("aVF")] - signal[LEADS.index("aVF")]).max() < 0.01
+
+
 def test_leads_are_reordered_and_renamed_to_canonical(tmp_path: Path) -> None:
     signal = synthetic_ecg(seed=4)
     order = np.random.default_rng(0).permutation(12)
@@ -299,6 +313,13 @@ def test_csv_with_lead_named_columns(tmp_path: Path) -> None:
     frame.drop(columns=["avl"]).to_csv(tmp_path / "no_avl.csv", index=False)
     with pytest.raises(MissingLeadsError, match=r"no_avl\.csv: missing lead\(s\) aVL"):
         read_ecg(tmp_path / "no_avl.csv", sample_rate=1000)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    for name in ("gone", "gone.npy", "gone.csv", "gone.h5", "gone.xml", "gone.hea"):
+        rate = 500 if name.endswith((".npy", ".csv")) else None
+        with pytest.raises(UnreadableRecordError, match=rf"{name}"):
+            read_ecg(tmp_path / name, sample_rate=rate, index=0)
 
 
 @pytest.mark.parametrize("name", ["ecg.xml", "ecg.txt", "ecg.edf", "noext"])

@@ -203,32 +203,62 @@ def _units_to_mv(units: Sequence[str | None], names: Sequence[str], source: Path
     return np.asarray(factors)[:, None]  # (n_leads, 1)
 
 
-def read_wfdb(record_path: str | Path, *, filters: Filters = None) -> np.ndarray:
-    """A WFDB record (path with or without `.hea`/`.dat`) → canonical float32 (12, 5000) mV."""
-    import wfdb  # heavy import kept local: the CLI imports this module for --help
+def _check_header(header, hea: Path) -> list[str]:
+    """Header fields every reading needs; returns the signal names."""
+    import wfdb
 
-    base = _record_base(record_path)
-    hea = base.with_name(base.name + ".hea")
-    if not hea.is_file():
-        raise UnreadableRecordError(hea, "header file not found")
-    header = _call_wfdb(wfdb.rdheader, hea, "unreadable header", str(base))
     if isinstance(header, wfdb.MultiRecord):
         raise UnreadableRecordError(hea, "multi-segment WFDB records are not supported")
     names = list(header.sig_name or [])
-    if header.n_sig is None or header.n_sig == 0 or len(names) != header.n_sig:
+    if not header.n_sig or len(names) != header.n_sig:
         raise UnreadableRecordError(hea, f"header lists {header.n_sig} signals but names {names}")
     _check_sample_rate(header.fs, hea)
+    return names
+
+
+def _read_wfdb_whole(base: Path, hea: Path) -> tuple[np.ndarray, list[str], list, float]:
+    """Fast path: one rdrecord call (wfdb's header parsing is most of the cost of a read)."""
+    import wfdb
+
+    record = _call_wfdb(wfdb.rdrecord, base, "unreadable signal", str(base), m2s=False)
+    names = _check_header(record, hea)
+    _check_data_files(record, base)  # a file longer than its header: wfdb reads it silently
+    channels = lead_indices(names, hea)
+    signal = record.p_signal[:, channels].T  # (12, n) in header units
+    return signal, [names[c] for c in channels], [record.units[c] for c in channels], record.fs
+
+
+def _read_wfdb_carefully(base: Path, hea: Path) -> tuple[np.ndarray, list[str], list, float]:
+    """Slow path after the fast one failed: check header and files one by one to name the fault,
+    and read only the 12 leads (a record may lack the file of leads we drop, e.g. PTB's .xyz)."""
+    import wfdb
+
+    header = _call_wfdb(wfdb.rdheader, hea, "unreadable header", str(base))
+    names = _check_header(header, hea)
     _check_data_files(header, base)  # before lead mapping: a miscounted header is the real fault
     channels = lead_indices(names, hea)  # canonical order; extra leads never read
     _require_data_files(header, base, channels)
     record = _call_wfdb(
-        wfdb.rdrecord, base, "unreadable signal", str(base), channels=channels, physical=True
+        wfdb.rdrecord, base, "unreadable signal", str(base), channels=channels, m2s=False
     )
     if record.p_signal is None or record.p_signal.shape[1] != len(channels):
         raise UnreadableRecordError(base, "wfdb returned no signal for the requested leads")
-    leads = [names[c] for c in channels]
-    signal = record.p_signal.T * _units_to_mv(record.units, leads, hea)  # (12, n) mV
-    return to_canonical(signal, leads, record.fs, base, filters=filters)
+    return record.p_signal.T, [names[c] for c in channels], list(record.units or []), record.fs
+
+
+def read_wfdb(record_path: str | Path, *, filters: Filters = None) -> np.ndarray:
+    """A WFDB record (path with or without `.hea`/`.dat`) → canonical float32 (12, 5000) mV."""
+    base = _record_base(record_path)
+    hea = base.with_name(base.name + ".hea")
+    if not hea.is_file():
+        raise UnreadableRecordError(hea, "header file not found")
+    try:
+        signal, leads, units, fs = _read_wfdb_whole(base, hea)
+    except UnreadableRecordError:
+        signal, leads, units, fs = _read_wfdb_carefully(base, hea)  # raises the precise error
+    units = units or [None] * len(leads)
+    signal = signal * _units_to_mv(units, leads, hea)  # (12, n) mV
+    return to_canonical(signal, leads, fs, base, filters=filters)
 
 
 # ------------------------------------------------------------------------------------- CODE-15
@@ -397,6 +427,8 @@ def read_ecg(
         kind = "wfdb"
     elif suffix in {".npy", ".csv", ".h5", ".hdf5"}:
         kind = suffix
+    elif not path.exists():
+        raise UnreadableRecordError(path, "no such file (nor a WFDB record with a .hea beside it)")
     else:
         raise UnknownFormatError(
             path, "unknown ECG format (supported: WFDB .hea/.dat, .npy, .csv, .h5/.hdf5)"
