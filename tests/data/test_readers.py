@@ -414,6 +414,14 @@ def test_real_ptb_diagnostic_record(real_samples: Path) -> None:
     assert list(np.argmax(corr, axis=1)) == list(range(12))
 
 
+def test_real_ptb_record_without_its_frank_lead_file(real_samples: Path, tmp_path: Path) -> None:
+    """The .xyz file holds only leads we drop: a copy without it still reads, identically."""
+    source = real_samples / "ptb-diagnostic" / "s0010_re"
+    for suffix in (".hea", ".dat"):
+        (tmp_path / f"s0010_re{suffix}").write_bytes(source.with_suffix(suffix).read_bytes())
+    np.testing.assert_array_equal(read_wfdb(tmp_path / "s0010_re"), read_wfdb(source))
+
+
 def test_real_ptbxl_records_match_wfdb(real_samples: Path) -> None:
     folder = real_samples / "ptb-xl" / "records500" / "00000"
     records = sorted(p.with_suffix("") for p in folder.glob("*_hr.hea"))

@@ -7,14 +7,15 @@ filters and crops/pads (policy in `qheart.data.signal`). Bad input raises a type
 
 Formats:
 - WFDB (`.hea` + data files; PTB-XL, MIMIC-IV-ECG, PTB Diagnostic, any rate/length/lead naming):
-  extra leads (e.g. the Frank leads vx vy vz of PTB) are ignored and never read.
+  units from the header (mV/uV/V). Extra leads (e.g. PTB's Frank leads vx vy vz) are dropped;
+  a record missing the file that holds only such leads (PTB's .xyz) still reads.
 - CODE-15 / CODE HDF5: dataset `tracings` (N, 4096, 12), 400 Hz, leads DI DII DIII AVR AVL AVF
   V1–V6, zero-padded symmetrically to 4096 samples. The all-zero samples at both ends (every lead
   exactly 0) are stripped before resampling, so the pad is neither stretched into the signal by
   the resampling filter nor kept as fake flat signal; what remains (about 7 or 10 s) follows the
-  common crop/pad policy. Amplitude unit: the authors' README says "scale 1e-4V" and also that a
-  signal in V is multiplied by 1000 for the model, i.e. the network sees millivolts; we read stored
-  values as mV (`scale_to_mv=1.0`) and let the caller change it.
+  common crop/pad policy. Amplitude unit is documented ambiguously: the authors' README says
+  "scale 1e-4V" and, in the same sentence, that a signal in V is multiplied by 1000 for their
+  network (i.e. millivolts). We read stored values as mV (`scale_to_mv=1.0`); callers can rescale.
 - `.npy`: (12, N) or (N, 12) in canonical lead order, mV; the sample rate must be given.
 - `.csv`: one column per lead, named (any case: `I`, `ii`, `AVR`, `DIII`…), mV; other columns are
   ignored; the sample rate must be given.
