@@ -83,24 +83,44 @@ def ptbxl_row(ecg_id: int) -> dict:
     }
 
 
+def _clone_record(template: Path, base: Path, shift: int) -> None:
+    """Copy a WFDB record under a new name with its samples rotated in time by `shift`.
+
+    wfdb.wrsamp costs 20–40 ms per record here; a few hundred records for the resume test would
+    take seconds, so most are clones. Rotation keeps every sample valid and the header's
+    checksums unchanged (a sum is order-free), and gives each clone its own bytes.
+    """
+    base.parent.mkdir(parents=True, exist_ok=True)
+    frames = np.fromfile(template.with_suffix(".dat"), dtype="<i2").reshape(-1, 12)  # (n, 12)
+    np.roll(frames, shift, axis=0).tofile(base.with_suffix(".dat"))
+    header = template.with_suffix(".hea").read_text()
+    base.with_suffix(".hea").write_text(header.replace(template.name, base.name))
+
+
 def write_ptbxl(
     root: str | Path,
     ecg_ids: int | list[int],
     *,
     broken: Mapping[int, str] | None = None,
+    distinct: int | None = None,
 ) -> pd.DataFrame:
     """PTB-XL layout: records500/NNNNN/XXXXX_hr.{hea,dat} + ptbxl_database.csv. Returns the rows.
 
     `ecg_ids`: a count (ids 1..n) or explicit ids. `broken`: ecg_id → one of BROKEN_KINDS.
+    `distinct`: synthesise only this many records with wfdb, the rest as time-rotated clones.
     """
     root = Path(root)
     ids = list(range(1, ecg_ids + 1)) if isinstance(ecg_ids, int) else list(ecg_ids)
     broken = dict(broken or {})
-    for ecg_id in ids:
+    for position, ecg_id in enumerate(ids):
         base = root / ptbxl_record_path(ecg_id)
-        write_wfdb_record(base.parent, base.name, _ecg(ecg_id), 500, PTBXL_NAMES)
-        if ecg_id in broken:
-            _damage(base, broken[ecg_id], ecg_id)
+        if distinct is None or position < distinct:
+            write_wfdb_record(base.parent, base.name, _ecg(ecg_id), 500, PTBXL_NAMES)
+        else:
+            template = root / ptbxl_record_path(ids[position % distinct])
+            _clone_record(template, base, shift=7 * ecg_id % 5000)
+    for ecg_id, kind in broken.items():  # after cloning: clones of a damaged template stay good
+        _damage(root / ptbxl_record_path(ecg_id), kind, ecg_id)
     rows = pd.DataFrame([ptbxl_row(i) for i in ids], columns=list(PTBXL_COLUMNS))
     rows.to_csv(root / "ptbxl_database.csv", index=False)
     return rows

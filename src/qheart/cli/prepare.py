@@ -47,7 +47,7 @@ def _run(corpus: str, root: Path, out: Path, workers: int | None, chunk_size: in
     from qheart.data.prepare import PrepareConfig, PrepareError, default_workers, describe, prepare
     from qheart.data.store import StoreError
 
-    console = Console()
+    console = Console(soft_wrap=True)  # one line per message, whatever the terminal width
     try:
         config = PrepareConfig(corpus=corpus, root=root, out=out,
                                workers=workers or default_workers(), chunk_size=chunk_size,

@@ -33,7 +33,8 @@ def parse_scp_codes(text: str, source: str = DATABASE) -> dict[str, float]:
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
-        raise CorpusError(f"{source}: scp_codes {text!r} is not a dict literal ({exc})") from exc
+        # exc's text can hold memory addresses: keep it out so skip reasons are reproducible
+        raise CorpusError(f"{source}: scp_codes {text!r} is not a dict literal") from exc
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
         raise CorpusError(f"{source}: scp_codes {text!r} is not a dict of SCP code → likelihood")
     return {k: float(v) for k, v in value.items()}
