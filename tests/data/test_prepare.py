@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from qheart.cli import app
 from qheart.data.corpora.mimic_iv_ecg import MeasurementJoin
 from qheart.data.corpora.ptbxl import parse_scp_codes
-from qheart.data.prepare import PrepareConfig, PrepareError, prepare
+from qheart.data.prepare import PrepareConfig, PrepareError, auto_chunk_size, prepare
 from qheart.data.readers import read_code15, read_wfdb
 from qheart.data.store import FLOAT16_ABSOLUTE_FLOOR, FLOAT16_RELATIVE_ERROR, SignalStore
 
@@ -130,6 +130,10 @@ def test_resume_with_other_chunk_boundaries_is_refused(ptbxl_corpus: Path, tmp_p
     with pytest.raises(PrepareError, match="not a preparation folder"):
         prepare(PrepareConfig("ptbxl", ptbxl_corpus, tmp_path / "other", workers=1),
                 progress=False)
+
+
+def test_auto_chunk_size_depends_on_the_corpus_only() -> None:
+    assert [auto_chunk_size(n) for n in (1, 100, 1000, 21_799, 800_035)] == [8, 8, 32, 128, 128]
 
 
 def test_broken_records_one_line_each_and_only_good_ones_stored(tmp_path: Path) -> None:

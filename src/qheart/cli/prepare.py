@@ -22,8 +22,9 @@ Out = Annotated[Path, typer.Option(
                   "interruption continues where it stopped.")]
 Workers = Annotated[int | None, typer.Option(
     "--workers", min=1, help="Worker processes (default: all cores).")]
-ChunkSize = Annotated[int, typer.Option(
-    "--chunk-size", min=1, help="Records per chunk: the unit of parallel work and of resuming.")]
+ChunkSize = Annotated[int | None, typer.Option(
+    "--chunk-size", min=1, help="Records per chunk, the unit of parallel work and of resuming "
+                                "(default: 128, fewer for small corpora so every worker has work).")]
 Limit = Annotated[int | None, typer.Option(
     "--limit", min=0, help="Only the first N records in the corpus's order (for a trial run).")]
 
@@ -36,10 +37,9 @@ def _root(corpus: str):
 PtbxlRoot = _root("ptbxl")
 MimicRoot = _root("mimic-iv-ecg")
 Code15Root = _root("code15")
-CHUNK_SIZE = 128  # = qheart.data.prepare.DEFAULT_CHUNK_SIZE, not imported: keeps --help instant
 
 
-def _run(corpus: str, root: Path, out: Path, workers: int | None, chunk_size: int,
+def _run(corpus: str, root: Path, out: Path, workers: int | None, chunk_size: int | None,
          limit: int | None) -> None:
     from rich.console import Console
 
@@ -52,8 +52,8 @@ def _run(corpus: str, root: Path, out: Path, workers: int | None, chunk_size: in
         config = PrepareConfig(corpus=corpus, root=root, out=out,
                                workers=workers or default_workers(), chunk_size=chunk_size,
                                limit=limit)
-        console.print(f"preparing {corpus} from {root} into {out} "
-                      f"({config.workers} workers, {chunk_size} records per chunk)")
+        console.print(f"preparing {corpus} from {root} into {out} with {config.workers} workers",
+                      highlight=False)
         result = prepare(config)
     except (CorpusError, PrepareError, StoreError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
@@ -68,7 +68,8 @@ def _print_summary(console, summary: dict) -> None:
     resumed = summary["resumed_chunks"]
     console.print(
         f"wrote {summary['records_in_store']} records to {summary['store']}; "
-        f"skipped {summary['skipped_in_store']} (reasons in {summary['store']}/skipped.csv)",
+        f"skipped {summary['skipped_in_store']} (reasons in {summary['store']}/skipped.csv); "
+        f"{summary['chunks']} chunks of ≤ {summary['chunk_size']} records",
         highlight=False,
     )
     for kind, n in summary["skipped_by_kind"].items():
@@ -83,20 +84,20 @@ def _print_summary(console, summary: dict) -> None:
 
 @app.command("ptbxl")
 def ptbxl(root: PtbxlRoot, out: Out, workers: Workers = None,
-          chunk_size: ChunkSize = CHUNK_SIZE, limit: Limit = None) -> None:
+          chunk_size: ChunkSize = None, limit: Limit = None) -> None:
     """PTB-XL 1.0.3: 500 Hz records + ptbxl_database.csv (scp_codes, folds, noise, report)."""
     _run("ptbxl", root, out, workers, chunk_size, limit)
 
 
 @app.command("mimic-iv-ecg")
 def mimic_iv_ecg(root: MimicRoot, out: Out, workers: Workers = None,
-                 chunk_size: ChunkSize = CHUNK_SIZE, limit: Limit = None) -> None:
+                 chunk_size: ChunkSize = None, limit: Limit = None) -> None:
     """MIMIC-IV-ECG v1.0, streamed: ecg_id = study_id, report = joined report_0 … report_17."""
     _run("mimic-iv-ecg", root, out, workers, chunk_size, limit)
 
 
 @app.command("code15")
 def code15(root: Code15Root, out: Out, workers: Workers = None,
-           chunk_size: ChunkSize = CHUNK_SIZE, limit: Limit = None) -> None:
+           chunk_size: ChunkSize = None, limit: Limit = None) -> None:
     """CODE-15%: 400 Hz HDF5 tracings → 500 Hz, ecg_id = exam_id, labels from exams.csv."""
     _run("code15", root, out, workers, chunk_size, limit)

@@ -45,6 +45,8 @@ PLAN_FILE = "prepare.json"
 DEFAULT_CHUNK_SIZE = 128
 """128 records = 15 MB of float16 per chunk: small enough to keep memory flat with many workers,
 large enough that per-chunk file overhead stays negligible (6,250 shards for MIMIC-IV-ECG)."""
+MIN_CHUNKS = 32
+"""Small corpora get smaller chunks (down to 8 records) so that every worker has work."""
 IN_FLIGHT_PER_WORKER = 2
 
 
@@ -72,22 +74,29 @@ class PrepareConfig:
     """The store folder to create or resume."""
     workers: int = field(default_factory=default_workers)
     """Worker processes; 1 converts in the calling process (no pool)."""
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    """Records per chunk, the unit of parallel work and of resuming."""
+    chunk_size: int | None = None
+    """Records per chunk, the unit of parallel work and of resuming; None: `auto_chunk_size`."""
     limit: int | None = None
     """Only the first `limit` records in the corpus's order (for trials)."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise PrepareError(f"workers must be ≥ 1, got {self.workers}")
-        if self.chunk_size < 1:
+        if self.chunk_size is not None and self.chunk_size < 1:
             raise PrepareError(f"chunk size must be ≥ 1, got {self.chunk_size}")
         if self.limit is not None and self.limit < 0:
             raise PrepareError(f"limit must be ≥ 0, got {self.limit}")
 
-    def plan(self) -> dict:
+    def plan(self, n_records: int) -> dict:
         """What a resumed run must share with the run that started the folder."""
-        return {"corpus": self.corpus, "chunk_size": self.chunk_size, "limit": self.limit}
+        chunk_size = self.chunk_size or auto_chunk_size(n_records)
+        return {"corpus": self.corpus, "chunk_size": chunk_size, "limit": self.limit}
+
+
+def auto_chunk_size(n_records: int) -> int:
+    """DEFAULT_CHUNK_SIZE, or smaller for a small corpus: depends only on the corpus (never on
+    --workers), so a resumed run always finds the same chunk boundaries."""
+    return max(8, min(DEFAULT_CHUNK_SIZE, -(-n_records // MIN_CHUNKS)))
 
 
 @dataclass(frozen=True)
@@ -162,21 +171,21 @@ def convert_chunk(corpus_name: str, root: Path, chunk: int, rows: pd.DataFrame) 
     return ChunkResult(chunk, stacked, rows.iloc[keep].reset_index(drop=True), skipped)
 
 
-def _check_plan(config: PrepareConfig) -> None:
+def _check_plan(config: PrepareConfig, plan: dict) -> None:
     """Pin chunk-deciding options in the output folder; refuse to resume under others."""
     path = config.out / PLAN_FILE
     if path.is_file():
         started = json.loads(path.read_text(encoding="utf-8"))
-        if started != config.plan():
+        if started != plan:
             raise PrepareError(
-                f"{config.out} was started with {started}, this run asks for {config.plan()}; "
+                f"{config.out} was started with {started}, this run asks for {plan}; "
                 "re-run with the same --chunk-size/--limit to resume, or choose a new --out"
             )
         return
     if config.out.exists() and any(config.out.iterdir()):
         raise PrepareError(f"{config.out} exists and is not a preparation folder; choose a new --out")
     config.out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(config.plan(), indent=1))
+    write_text_atomic(path, json.dumps(plan, indent=1))
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -209,13 +218,15 @@ def prepare(
     if not root.is_dir():
         raise CorpusError(f"{root}: corpus folder not found")
     total = corpus.count(root, config.limit)
-    _check_plan(config)
+    plan = config.plan(total)
+    chunk_size = plan["chunk_size"]
+    _check_plan(config, plan)
     writer = StoreWriter(config.out, source=corpus.name)
     done = writer.finished_chunks()
     skipped: list[SkippedRecord] = []
     processed = 0
     pool = _pool(config.workers) if config.workers > 1 else None
-    bar = tqdm(total=total, initial=_expected_done(done, total, config.chunk_size),
+    bar = tqdm(total=total, initial=_expected_done(done, total, chunk_size),
                unit="rec", desc=f"prepare {corpus.name}", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
 
@@ -234,7 +245,7 @@ def prepare(
 
     in_flight: set[Future] = set()
     try:
-        for chunk, rows in enumerate(corpus.chunks(root, config.chunk_size, config.limit)):
+        for chunk, rows in enumerate(corpus.chunks(root, chunk_size, config.limit)):
             if chunk in done:
                 continue
             if pool is None:
@@ -252,7 +263,7 @@ def prepare(
         bar.close()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-    store = writer.finalize({"corpus_root": str(root.resolve()), "prepare": config.plan()})
+    store = writer.finalize({"corpus_root": str(root.resolve()), "prepare": plan})
     return PrepareResult(
         store=store,
         processed=processed,
@@ -273,6 +284,8 @@ def describe(result: PrepareResult) -> dict:
         "skipped_by_kind": by_kind,
         "processed_this_run": result.processed,
         "skipped_this_run": len(result.skipped),
+        "chunks": len(store.info["shards"]),
+        "chunk_size": store.info["prepare"]["chunk_size"],
         "resumed_chunks": result.resumed_chunks,
         "elapsed_s": round(result.elapsed_s, 2),
         "records_per_s": round(result.records_per_s, 1),
