@@ -1,0 +1,182 @@
+"""Pre-training: data pipeline, masks, determinism, interruption + resume, exported artifacts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+import qheart.training.pretrain as pt
+from qheart.cli import app
+from qheart.data.store import StoreWriter
+from qheart.models.encoder import ECGEncoder, EncoderConfig
+from qheart.training.pretrain import (
+    PretrainConfig,
+    PretrainData,
+    batch_indices,
+    pretrain,
+    random_lead_mask,
+    random_step_mask,
+)
+
+TINY_ENCODER = EncoderConfig(conv_layers=((8, 4, 4), (16, 2, 2), (16, 2, 2)), conv_groups=4,
+                             d_model=16, n_layers=1, n_heads=2, ffn_dim=32, pos_conv_kernel=8,
+                             pos_conv_groups=4, dropout=0.1, embed_dim=12)
+REPORTS = ["sinus rhythm. normal ecg.", "Sinus rhythm.  Normal ECG", "atrial fibrillation.",
+           "sinus bradycardia. left axis deviation."]
+
+
+def fake_report_encoder(texts: list[str]) -> torch.Tensor:
+    """Deterministic bag-of-words embedding (hashing trick): no model download, instant."""
+    out = torch.zeros(len(texts), 24)
+    for i, text in enumerate(texts):
+        for word in text.split():
+            out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % 24] += 1.0
+    return torch.nn.functional.normalize(out, dim=-1)
+
+
+def write_store(root, n: int, *, split: str | None = None, first_id: int = 0) -> None:
+    rng = np.random.default_rng(first_id)
+    t = np.arange(5000) / 500
+    rate = rng.choice([1.0, 2.0], n)
+    signals = np.sin(2 * np.pi * rate[:, None, None] * t) * rng.uniform(0.5, 1.5, (n, 12, 1))
+    rows = pd.DataFrame({"ecg_id": first_id + np.arange(n), "patient_id": np.arange(n),
+                         "report": [REPORTS[i % len(REPORTS)] for i in range(n)]})
+    if split is not None:
+        rows["split"] = [split if i % 4 else "test" for i in range(n)]
+    writer = StoreWriter(root, source="test")
+    writer.write_chunk(0, signals.astype(np.float32), rows)
+    writer.finalize()
+
+
+def tiny_config(**changes: object) -> PretrainConfig:
+    settings = {"encoder": TINY_ENCODER, "batch_size": 8, "max_steps": 6, "lr": 1e-3,
+                "log_every": 1, "checkpoint_every": 2, "crop_samples": 2500}
+    return PretrainConfig(**{**settings, **changes})
+
+
+@pytest.fixture(scope="module")
+def store_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pretrain") / "store"
+    write_store(root, 24)
+    return root
+
+
+def run(config: PretrainConfig, store_dir, out, **kwargs) -> pt.PretrainResult:
+    return pretrain(config, PretrainData.from_path(store_dir), out,
+                    report_encoder=fake_report_encoder, progress=False, **kwargs)
+
+
+def test_benchmark_folder_uses_train_split_and_corpus(tmp_path) -> None:
+    write_store(tmp_path / "bench" / "store", 12, split="train")
+    write_store(tmp_path / "bench" / "corpus", 5, first_id=100)
+    data = PretrainData.from_path(tmp_path / "bench")
+    assert len(data) == 9 + 5  # every 4th QA ECG is in the test split
+    assert sorted(np.unique(data.items[:, 0])) == [0, 1]
+    assert data.signals(np.array([0, 13, 0])).shape == (3, 12, 5000)
+    assert data.report_keys[0] == "sinus rhythm. normal ecg"  # row 1: "Sinus rhythm.  Normal ECG"
+    assert pt.normalise_report(REPORTS[0]) == pt.normalise_report(REPORTS[1])
+
+
+def test_batches_cover_each_item_once_per_epoch() -> None:
+    seen = np.concatenate([batch_indices(20, 5, step, seed=3) for step in range(4)])
+    assert sorted(seen) == list(range(20))
+    np.testing.assert_array_equal(batch_indices(20, 5, 2, 3), batch_indices(20, 5, 2, 3))
+    assert not np.array_equal(batch_indices(20, 5, 0, 3), batch_indices(20, 5, 4, 3))
+
+
+def test_lead_mask_rate_and_never_all_leads() -> None:
+    mask = random_lead_mask(4000, 12, 0.65, torch.Generator().manual_seed(0))
+    assert abs(mask.float().mean().item() - 0.65) < 0.01
+    assert not mask.all(dim=1).any()
+    everything = random_lead_mask(50, 12, 0.999, torch.Generator().manual_seed(1))
+    assert (everything.sum(1) == 11).all()
+
+
+def test_step_mask_comes_in_spans() -> None:
+    mask = random_step_mask(200, 100, 0.3, 5, torch.Generator().manual_seed(0))
+    assert 0.15 < mask.float().mean().item() < 0.35
+    starts = mask[:, 1:] & ~mask[:, :-1]
+    assert starts.sum() < mask.sum() / 3  # runs, not isolated steps
+
+
+def test_run_exports_encoder_head_curve_and_config(store_dir, tmp_path) -> None:
+    result = run(tiny_config(), store_dir, tmp_path / "run")
+    assert result.finished and result.step == 6 and len(result.history) == 6
+    out = tmp_path / "run"
+    for name in ("encoder/config.json", "encoder/model.safetensors", "text_head.safetensors",
+                 "loss_curve.png", "pretrain_config.json", "checkpoint/state.json",
+                 "checkpoint/model.safetensors", "report_embeddings.safetensors"):
+        assert (out / name).is_file(), name
+    saved = PretrainConfig.from_dict(json.loads((out / "pretrain_config.json").read_text()))
+    assert saved == tiny_config()
+    assert ECGEncoder.from_pretrained(out / "encoder").config == TINY_ENCODER
+    assert all(np.isfinite(h["loss"]) for h in result.history)
+    assert result.history[-1]["lr"] < result.history[1]["lr"]  # cosine decay
+    with pytest.raises(FileExistsError, match="resume"):
+        run(tiny_config(), store_dir, out)
+
+
+def test_interrupted_run_resumes_to_the_same_trajectory(store_dir, tmp_path, monkeypatch) -> None:
+    full = run(tiny_config(), store_dir, tmp_path / "full")
+
+    # Stopped cleanly after 3 steps (as --max-minutes does), then resumed.
+    first = run(tiny_config(), store_dir, tmp_path / "split", stop_after=3)
+    assert not first.finished and first.step == 3
+    second = run(tiny_config(), store_dir, tmp_path / "split", resume=True)
+    assert second.finished and second.step == 6
+    assert [h["loss"] for h in second.history] == pytest.approx([h["loss"] for h in full.history],
+                                                                 rel=1e-5)
+
+    # Killed at step 5 between checkpoints (every 2 steps): resumes from step 4.
+    real_step, calls = pt.train_step, {"n": 0}
+
+    def crashing_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(pt, "train_step", crashing_step)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny_config(), store_dir, tmp_path / "crash")
+    assert json.loads((tmp_path / "crash/checkpoint/state.json").read_text())["step"] == 4
+    monkeypatch.setattr(pt, "train_step", real_step)
+    resumed = run(tiny_config(), store_dir, tmp_path / "crash", resume=True)
+    assert [h["loss"] for h in resumed.history] == pytest.approx([h["loss"] for h in full.history],
+                                                                 rel=1e-5)
+    a = load_file(str(tmp_path / "full/encoder/model.safetensors"))
+    b = load_file(str(tmp_path / "crash/encoder/model.safetensors"))
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+
+
+def test_zero_steps_exports_the_untrained_encoder(store_dir, tmp_path) -> None:
+    result = run(tiny_config(max_steps=0), store_dir, tmp_path / "init")
+    assert result.step == 0 and (tmp_path / "init/encoder/model.safetensors").is_file()
+
+
+def test_presets_and_validation() -> None:
+    small = PretrainConfig.from_name("cpu-small")
+    assert small.encoder == EncoderConfig.from_name("cpu-small") and small.lead_mask_prob == 0.65
+    paper = PretrainConfig.from_name("paper", max_steps=10)
+    assert paper.encoder.n_layers == 12 and paper.max_steps == 10
+    with pytest.raises(ValueError, match="batch_size"):
+        PretrainConfig(batch_size=1)
+    with pytest.raises(ValueError, match="lead_mask_prob"):
+        PretrainConfig(lead_mask_prob=1.0)
+    with pytest.raises(ValueError, match="unknown"):
+        PretrainConfig.from_name("huge")
+
+
+@pytest.mark.parametrize("command", ["pretrain", "zero-shot"])
+def test_cli_help(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--data" in result.output
