@@ -52,12 +52,14 @@ def zero_shot(
                                                "folder beside text_head.safetensors).")],
     data: Annotated[Path, typer.Option(help="A signal store, or a benchmark folder with store/.")],
     labels: Annotated[str, typer.Option(help="synthetic | ptbxl-super | ptbxl-sub | ptbxl-form | "
-                                             "ptbxl-rhythm | code")] = "synthetic",
+                                             "ptbxl-rhythm | ptbxl-all | code")] = "synthetic",
     scp_statements: Annotated[Path | None, typer.Option(
         help="PTB-XL's scp_statements.csv (needed for ptbxl-* label sets).")] = None,
     all_rows: Annotated[bool, typer.Option(
         help="Score every row (probe cross-validated) instead of the test split/fold 10.")] = False,
     probe: Annotated[bool, typer.Option(help="Also fit and score a linear probe.")] = True,
+    min_positives: Annotated[int, typer.Option(
+        help="Leave classes with fewer positives out of the macro AUC.")] = 1,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
 ) -> None:
     """Zero-shot (ECG–class-prompt similarity) and linear-probe macro AUC of an encoder."""
@@ -67,7 +69,7 @@ def zero_shot(
     from qheart.evaluation.zero_shot import run_zero_shot
 
     result = run_zero_shot(encoder, data, labels, scp_statements=scp_statements,
-                           all_rows=all_rows, probe=probe)
+                           all_rows=all_rows, probe=probe, min_positives=min_positives)
     table = Table(title=f"{result.label_set}: {result.n_ecgs} ECGs")
     for column in ("class", "positives", "zero-shot AUC", "probe AUC"):
         table.add_column(column)

@@ -23,7 +23,8 @@ from qheart.data.store import SignalStore
 from qheart.models.encoder import ECGEncoder
 from qheart.models.text_encoder import TextEncoder, TextHead
 
-LABEL_SETS = ("synthetic", "ptbxl-super", "ptbxl-sub", "ptbxl-form", "ptbxl-rhythm", "code")
+LABEL_SETS = ("synthetic", "ptbxl-super", "ptbxl-sub", "ptbxl-form", "ptbxl-rhythm", "ptbxl-all",
+              "code")
 PTBXL_TEST_FOLD = 10
 PTBXL_VALID_FOLD = 9
 CV_FOLDS = 5
@@ -102,12 +103,13 @@ def synthetic_label_set(store: SignalStore, *, all_rows: bool = False) -> LabelS
 def ptbxl_label_set(store: SignalStore, scp_statements: str | Path, group: str, *,
                     all_rows: bool = False) -> LabelSet:
     """PTB-XL's benchmark tasks (Strodthoff et al. 2020): `super`/`sub` aggregate the diagnostic
-    codes into classes/subclasses, `form`/`rhythm` keep the codes so flagged. Scored on
+    codes into classes/subclasses, `form`/`rhythm` keep the codes so flagged, `all` keeps every
+    statement. Scored on
     strat_fold 10 with the probe fitted on folds 1–8, or (`all_rows`) on every row with a
     cross-validated probe — for small samples such as the 100 real records."""
     from qheart.data.corpora.ptbxl import parse_scp_codes
 
-    if group not in ("super", "sub", "form", "rhythm"):
+    if group not in ("super", "sub", "form", "rhythm", "all"):
         raise ValueError(f"unknown PTB-XL label group {group!r}")
     table = pd.read_csv(scp_statements, index_col=0)
     meta = store.metadata
@@ -117,6 +119,8 @@ def ptbxl_label_set(store: SignalStore, scp_statements: str | Path, group: str, 
     if group in ("super", "sub"):
         column = "diagnostic_class" if group == "super" else "diagnostic_subclass"
         mapping = table.loc[table["diagnostic"] == 1, column].dropna().to_dict()
+    elif group == "all":
+        mapping = {code: code for code in table.index}
     else:
         mapping = {code: code for code in table.index[table[group] == 1]}
     per_row = [sorted({mapping[c] for c in parse_scp_codes(t, str(store.root)) if c in mapping})
@@ -283,10 +287,17 @@ class ZeroShotResult:
 
 def evaluate(encoder: ECGEncoder, text_head: TextHead | None,
              text_encode: Callable[[list[str]], torch.Tensor] | None, store: SignalStore,
-             label_set: LabelSet, *, probe: bool = True, batch_size: int = 64,
-             progress: bool = False) -> ZeroShotResult:
-    """Embed the label set's ECGs, then zero-shot (needs a text head and text encoder) and probe."""
+             label_set: LabelSet, *, probe: bool = True, min_positives: int = 1,
+             batch_size: int = 64, progress: bool = False) -> ZeroShotResult:
+    """Embed the label set's ECGs, then zero-shot (needs a text head and text encoder) and probe.
+    Classes with fewer than `min_positives` positives among the scored ECGs get NaN AUCs and are
+    left out of the macro averages (too few to measure anything)."""
     notes = list(label_set.notes)
+    n_positive = label_set.labels.sum(0)
+    rare = n_positive < min_positives
+    if rare.any():
+        notes.append(f"{int(rare.sum())} class(es) with < {min_positives} positives left out: "
+                     + ", ".join(np.asarray(label_set.classes)[rare]))
     embed = _embedder(encoder, store, batch_size, progress)
     z = embed(label_set.rows)  # (N, d) unit norm
     zero_shot = [float("nan")] * len(label_set.classes)
@@ -304,9 +315,11 @@ def evaluate(encoder: ECGEncoder, text_head: TextHead | None,
         else:
             scores, how = cross_val_scores(z, label_set.labels), f"{CV_FOLDS}-fold cross-validation"
         probe_auc = per_class_auc(label_set.labels, scores).tolist()
+    zero_shot = np.where(rare, np.nan, zero_shot).tolist()
+    if probe_auc is not None:
+        probe_auc = np.where(rare, np.nan, probe_auc).tolist()
     return ZeroShotResult(label_set.name, len(label_set.rows), label_set.classes,
-                          label_set.labels.sum(0).astype(int).tolist(), zero_shot, probe_auc,
-                          how, notes)
+                          n_positive.astype(int).tolist(), zero_shot, probe_auc, how, notes)
 
 
 def _embedder(encoder: ECGEncoder, store: SignalStore, batch_size: int, progress: bool
@@ -343,19 +356,17 @@ def load_checkpoint(path: str | Path) -> tuple[ECGEncoder, TextHead | None, str 
 
 def run_zero_shot(checkpoint: str | Path, data: str | Path, label_set_name: str = "synthetic", *,
                   scp_statements: str | Path | None = None, all_rows: bool = False,
-                  probe: bool = True, progress: bool = True) -> ZeroShotResult:
+                  probe: bool = True, min_positives: int = 1,
+                  progress: bool = True) -> ZeroShotResult:
     """What `qheart zero-shot` does: load, pick the store inside `data`, build labels, score."""
     encoder, head, text_encoder = load_checkpoint(checkpoint)
     data = Path(data)
     store = SignalStore(data / "store" if (data / "store" / "store.json").is_file() else data)
-    if scp_statements is None and label_set_name.startswith("ptbxl-"):
-        root = store.info.get("root")
-        if root and (Path(root) / "scp_statements.csv").is_file():
-            scp_statements = Path(root) / "scp_statements.csv"
     label_set = build_label_set(label_set_name, store, scp_statements=scp_statements,
                                 all_rows=all_rows)
     text_encode = None
     if head is not None and text_encoder is not None:
         text_model = TextEncoder(text_encoder)
         text_encode = text_model.encode
-    return evaluate(encoder, head, text_encode, store, label_set, probe=probe, progress=progress)
+    return evaluate(encoder, head, text_encode, store, label_set, probe=probe,
+                    min_positives=min_positives, progress=progress)

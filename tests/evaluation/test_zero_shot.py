@@ -1,0 +1,144 @@
+"""Zero-shot and linear-probe AUC: metric, probe, label sets (synthetic, PTB-XL, CODE), end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from qheart.data.store import StoreWriter
+from qheart.evaluation.zero_shot import (
+    build_label_set,
+    cross_val_scores,
+    evaluate,
+    fit_logistic,
+    load_checkpoint,
+    per_class_auc,
+    roc_auc,
+)
+from qheart.models.encoder import ECGEncoder, EncoderConfig
+from qheart.models.text_encoder import TextHead
+
+TINY = EncoderConfig(conv_layers=((8, 4, 4), (16, 2, 2), (16, 2, 2)), conv_groups=4, d_model=16,
+                     n_layers=1, n_heads=2, ffn_dim=32, pos_conv_kernel=8, pos_conv_groups=4,
+                     dropout=0.0, embed_dim=12)
+
+
+def write_store(root, rows: pd.DataFrame) -> None:
+    rng = np.random.default_rng(0)
+    writer = StoreWriter(root, source="test")
+    writer.write_chunk(0, rng.normal(size=(len(rows), 12, 5000)).astype(np.float32), rows)
+    writer.finalize()
+
+
+def test_roc_auc_known_values() -> None:
+    y = np.array([0, 0, 1, 1], dtype=bool)
+    assert roc_auc(y, np.array([0.1, 0.2, 0.8, 0.9])) == 1.0
+    assert roc_auc(y, np.array([0.9, 0.8, 0.2, 0.1])) == 0.0
+    assert roc_auc(y, np.zeros(4)) == 0.5
+    assert roc_auc(y, np.array([0.1, 0.35, 0.4, 0.8])) == 1.0
+    assert roc_auc(y, np.array([0.1, 0.5, 0.4, 0.8])) == 0.75  # one of four pairs misordered
+    assert np.isnan(roc_auc(np.ones(3, dtype=bool), np.arange(3.0)))
+    aucs = per_class_auc(np.stack([y, ~y], 1), np.stack([np.arange(4.0)] * 2, 1))
+    np.testing.assert_allclose(aucs, [1.0, 0.0])
+
+
+def test_probe_separates_separable_data_and_cv_is_out_of_fold() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6))
+    y = np.stack([x[:, 0] > 0, x[:, 1] + x[:, 2] > 0], 1)
+    scores = fit_logistic(x[:80], y[:80])(x[80:])
+    assert per_class_auc(y[80:], scores).min() > 0.95
+    assert per_class_auc(y, cross_val_scores(x, y)).min() > 0.95
+    noise = rng.normal(size=(120, 6))  # labels unrelated to features: out-of-fold AUC near chance
+    assert abs(per_class_auc(y, cross_val_scores(noise, y)).mean() - 0.5) < 0.15
+
+
+def test_synthetic_label_set_scores_test_and_probes_on_train(tmp_path) -> None:
+    findings = [["sinus rhythm"], ["atrial fibrillation", "left axis deviation"], [], ["sinus rhythm"]]
+    rows = pd.DataFrame({"ecg_id": range(4), "patient_id": range(4), "report": "r",
+                         "findings": [json.dumps(f) for f in findings],
+                         "split": ["train", "test", "train", "test"]})
+    write_store(tmp_path / "s", rows)
+    from qheart.data.store import SignalStore
+
+    labels = build_label_set("synthetic", SignalStore(tmp_path / "s"))
+    assert labels.classes == ["atrial fibrillation", "left axis deviation", "sinus rhythm"]
+    assert labels.prompts == labels.classes
+    assert labels.rows.tolist() == [1, 3] and labels.probe_rows.tolist() == [0, 2]
+    assert labels.labels.tolist() == [[True, True, False], [False, False, True]]
+
+
+def test_ptbxl_label_sets_from_scp_codes(tmp_path, real_samples) -> None:
+    from qheart.data.store import SignalStore
+
+    scp = real_samples / "ptb-xl" / "scp_statements.csv"
+    codes = ["{'NORM': 100.0, 'SR': 0.0}", "{'IMI': 35.0, 'ABQRS': 0.0, 'AFIB': 0.0}",
+             "{'1AVB': 100.0, 'SR': 0.0}", "{'LVH': 50.0, 'SR': 0.0}"]
+    rows = pd.DataFrame({"ecg_id": range(4), "patient_id": range(4), "report": "",
+                         "scp_codes": codes, "strat_fold": [1, 10, 10, 3]})
+    write_store(tmp_path / "p", rows)
+    store = SignalStore(tmp_path / "p")
+    sup = build_label_set("ptbxl-super", store, scp_statements=scp)
+    assert sup.classes == ["CD", "HYP", "MI", "NORM"]
+    assert sup.rows.tolist() == [1, 2] and sup.probe_rows.tolist() == [0, 3]
+    assert sup.labels.tolist() == [[False, False, True, False], [True, False, False, False]]
+    assert "myocardial infarction" in sup.prompts
+    sub = build_label_set("ptbxl-sub", store, scp_statements=scp, all_rows=True)
+    assert {"IMI", "_AVB", "LVH", "NORM"} == set(sub.classes) and sub.probe_rows is None
+    assert sub.prompts[sub.classes.index("_AVB")] == "av block"
+    rhythm = build_label_set("ptbxl-rhythm", store, scp_statements=scp, all_rows=True)
+    assert rhythm.classes == ["AFIB", "SR"] and rhythm.prompts == ["atrial fibrillation", "sinus rhythm"]
+    form = build_label_set("ptbxl-form", store, scp_statements=scp, all_rows=True)
+    assert form.classes == ["ABQRS"]
+    with pytest.raises(ValueError, match="scp_statements"):
+        build_label_set("ptbxl-super", store)
+
+
+def test_code_label_set_reads_the_label_columns(tmp_path) -> None:
+    from qheart.data.store import SignalStore
+
+    rows = pd.DataFrame({"ecg_id": range(3), "patient_id": range(3), "report": "",
+                         "1dAVb": [1, 0, 0], "AF": [0, 1, 0], "ST": [0, 0, 1]})
+    write_store(tmp_path / "c", rows)
+    labels = build_label_set("code", SignalStore(tmp_path / "c"))
+    assert labels.classes == ["1dAVb", "AF", "ST"]
+    assert labels.prompts == ["first degree av block", "atrial fibrillation", "sinus tachycardia"]
+    assert labels.labels.sum(0).tolist() == [1, 1, 1]
+
+
+def test_evaluate_end_to_end_with_a_saved_checkpoint(tmp_path) -> None:
+    """A tiny encoder + head saved as `qheart pretrain` does, scored on a 40-ECG store."""
+    from qheart.data.store import SignalStore
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    findings = [["sinus rhythm"] if rng.random() < 0.5 else ["atrial fibrillation"] for _ in range(40)]
+    rows = pd.DataFrame({"ecg_id": range(40), "patient_id": range(40), "report": "r",
+                         "findings": [json.dumps(f) for f in findings]})
+    write_store(tmp_path / "s", rows)
+    ECGEncoder(TINY).save_pretrained(tmp_path / "run" / "encoder")
+    TextHead(24, 12).save(tmp_path / "run" / "text_head.safetensors", text_encoder="fake")
+    encoder, head, text_encoder = load_checkpoint(tmp_path / "run")
+    assert text_encoder == "fake" and head.proj.in_features == 24
+
+    def text_encode(texts: list[str]) -> torch.Tensor:
+        return torch.nn.functional.normalize(torch.randn(len(texts), 24), dim=-1)
+
+    store = SignalStore(tmp_path / "s")
+    result = evaluate(encoder, head, text_encode, store, build_label_set("synthetic", store),
+                      min_positives=3)
+    assert result.n_ecgs == 40 and result.classes == ["atrial fibrillation", "sinus rhythm"]
+    assert sum(result.n_positive) == 40
+    assert all(0.0 <= a <= 1.0 for a in result.zero_shot_auc)
+    assert 0.0 <= result.probe_macro_auc <= 1.0 and "cross-validation" in result.probe
+    # Without a text head: probe only, said so.
+    probe_only = evaluate(encoder, None, None, store, build_label_set("synthetic", store))
+    assert np.isnan(probe_only.zero_shot_macro_auc) and probe_only.notes
+    # Rare classes are left out of the macro average, and the note names them.
+    strict = evaluate(encoder, head, text_encode, store, build_label_set("synthetic", store),
+                      min_positives=40)
+    assert np.isnan(strict.zero_shot_macro_auc) and "sinus rhythm" in strict.notes[0]
