@@ -112,6 +112,20 @@ def test_chunk_without_its_parquet_marker_is_not_finished(tmp_path: Path) -> Non
     assert store.ids.tolist() == [1]  # the unmarked chunk is not read as data
 
 
+def test_chunks_cut_short_by_a_power_loss_are_not_finished(tmp_path: Path) -> None:
+    """Chunk files are not fsynced: a crash may leave them empty or short, never counted done."""
+    writer = StoreWriter(tmp_path, source="test")
+    for chunk in range(4):
+        writer.write_chunk(chunk, _signals(2, chunk), _rows([2 * chunk, 2 * chunk + 1]))
+    shards = tmp_path / "shards"
+    npy = shards / "chunk-000001.npy"
+    npy.write_bytes(npy.read_bytes()[:-1])  # one byte short
+    (shards / "chunk-000002.npy").write_bytes(b"")  # allocated, never written
+    parquet = shards / "chunk-000003.parquet"
+    parquet.write_bytes(parquet.read_bytes()[:-8])  # footer lost
+    assert StoreWriter(tmp_path, source="test").finished_chunks() == {0}
+
+
 def test_rewriting_a_chunk_replaces_it(tmp_path: Path) -> None:
     writer = StoreWriter(tmp_path, source="test")
     writer.write_chunk(0, _signals(2, 0), _rows([1, 2]))

@@ -35,9 +35,12 @@ from qheart.data.errors import ECGError
 from qheart.data.leads import N_LEADS, N_SAMPLES
 from qheart.data.store import (
     STORE_DTYPE,
+    EncodedRows,
     SignalStore,
     SkippedRecord,
+    StoreError,
     StoreWriter,
+    encode_rows,
     write_text_atomic,
 )
 
@@ -123,7 +126,7 @@ class ChunkResult:
 
     chunk: int
     signals: np.ndarray  # (n, 12, 5000) float16
-    rows: pd.DataFrame
+    rows: EncodedRows
     skipped: list[SkippedRecord]
 
 
@@ -168,7 +171,12 @@ def convert_chunk(corpus_name: str, root: Path, chunk: int, rows: pd.DataFrame) 
         skipped.append(_skip(record, root, result))
     stacked = (np.stack(signals) if signals
                else np.zeros((0, N_LEADS, N_SAMPLES), STORE_DTYPE))  # (n, 12, 5000) float16
-    return ChunkResult(chunk, stacked, rows.iloc[keep].reset_index(drop=True), skipped)
+    kept = rows.iloc[keep].reset_index(drop=True)
+    try:
+        encoded = encode_rows(kept, f"{corpus_name} chunk {chunk}")
+    except StoreError as exc:  # a corpus module bug (wrong column types): stop, don't skip
+        raise RuntimeError(str(exc)) from exc
+    return ChunkResult(chunk, stacked, encoded, skipped)
 
 
 def _check_plan(config: PrepareConfig, plan: dict) -> None:
@@ -195,7 +203,9 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     with threads can copy a held lock into the child; spawn would re-import pandas/scipy per worker.
     """
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["qheart.data.prepare", "qheart.data.readers"])
+    context.set_forkserver_preload(["qheart.data.prepare", "qheart.data.readers", "wfdb", "h5py",
+                                    "qheart.data.corpora.ptbxl", "qheart.data.corpora.mimic_iv_ecg",
+                                    "qheart.data.corpora.code15"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
@@ -239,7 +249,7 @@ def prepare(
                 on_skip(item)
             else:
                 bar.write(f"skipped {item.reason}")
-        n = len(result.rows) + len(result.skipped)
+        n = result.rows.n + len(result.skipped)
         processed += n
         bar.update(n)
 
