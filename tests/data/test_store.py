@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from qheart.data import store as store_module
 from qheart.data.store import (
     FLOAT16_ABSOLUTE_FLOOR,
     FLOAT16_RELATIVE_ERROR,
@@ -165,6 +166,28 @@ def test_bad_chunks_are_refused(signals: np.ndarray, rows: pd.DataFrame, message
     with pytest.raises(StoreError, match=message):
         writer.write_chunk(0, signals, rows)
     assert writer.finished_chunks() == set()
+
+
+def test_metadata_is_merged_in_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module._MetadataSink, "BLOCK_ROWS", 2)  # several Parquet blocks
+    writer = StoreWriter(tmp_path, source="test")
+    for chunk in range(4):
+        ids = [10 * chunk + i for i in range(3)]
+        writer.write_chunk(chunk, _signals(3, chunk), _rows(ids))
+    meta = writer.finalize().metadata
+    assert meta["ecg_id"].tolist() == [0, 1, 2, 10, 11, 12, 20, 21, 22, 30, 31, 32]
+    assert meta["patient_id"].dtype == "Int64" and meta["row_in_chunk"].tolist()[:4] == [0, 1, 2, 0]
+
+
+def test_chunks_whose_columns_disagree_are_refused(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module._MetadataSink, "BLOCK_ROWS", 1)
+    writer = StoreWriter(tmp_path, source="test")
+    writer.write_chunk(0, _signals(1, 0), _rows([1]))
+    writer.write_chunk(1, _signals(1, 1), _rows([2]).assign(strat_fold="ten"))
+    with pytest.raises(StoreError, match="disagree between chunks"):
+        writer.finalize()
+    assert not (tmp_path / "store.json").exists() and not (tmp_path / "metadata.parquet").exists()
 
 
 def test_duplicate_ids_across_chunks_are_refused(tmp_path: Path) -> None:

@@ -101,10 +101,6 @@ def write_text_atomic(path: Path, text: str, *, durable: bool = False) -> None:
     _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), durable=durable)
 
 
-def _write_parquet(path: Path, frame: pd.DataFrame, *, durable: bool = False) -> None:
-    _atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False), durable=durable)
-
-
 def _npy_complete(path: Path) -> bool:
     """The .npy exists and holds every byte its header promises."""
     try:
@@ -243,30 +239,35 @@ class StoreWriter:
         _atomic_write(self.shards / f"{stem.name}.parquet", lambda tmp: tmp.write_bytes(rows.data))
 
     def finalize(self, extra: dict | None = None) -> SignalStore:
-        """Merge chunk metadata into metadata.parquet, then write store.json (atomic)."""
-        chunks = sorted(self.finished_chunks())
-        frames, skipped, shard_info = [], [], []
-        for chunk in chunks:
-            stem = self.shards / _chunk_stem(chunk)
-            rows = pd.read_parquet(self.shards / f"{stem.name}.parquet")
-            n = _npy_rows(stem.with_suffix(".npy"))
-            if n != len(rows):
-                raise StoreError(f"{stem}: {n} signals but {len(rows)} metadata rows")
-            shard_info.append({"chunk": chunk, "file": f"shards/{stem.name}.npy", "n": n})
-            if n:
-                frames.append(rows.assign(chunk=chunk, row_in_chunk=np.arange(n, dtype=np.int64)))
-            skipped_path = self.shards / f"{stem.name}.skipped.json"
-            for item in json.loads(skipped_path.read_text(encoding="utf-8")):
-                skipped.append({"chunk": chunk, **item})
-        metadata = _concat_metadata(frames, str(self.root))
-        if metadata["ecg_id"].duplicated().any():
-            dups = metadata.loc[metadata["ecg_id"].duplicated(), "ecg_id"].head(5).tolist()
-            raise StoreError(f"{self.root}: duplicate ecg_id(s) across chunks, e.g. {dups}")
-        _write_parquet(self.root / "metadata.parquet", metadata, durable=True)
+        """Merge chunk metadata into metadata.parquet, then write store.json (atomic).
+
+        Streams: chunk rows go to the Parquet file in blocks, so 800k records' metadata never
+        sits in memory at once here (only their int64 ids, to refuse duplicates).
+        """
+        skipped, shard_info, ids = [], [], []
+        with _MetadataSink(self.root / "metadata.parquet") as sink:
+            for chunk in sorted(self.finished_chunks()):
+                stem = self.shards / _chunk_stem(chunk)
+                rows = pd.read_parquet(self.shards / f"{stem.name}.parquet")
+                n = _npy_rows(stem.with_suffix(".npy"))
+                if n != len(rows):
+                    raise StoreError(f"{stem}: {n} signals but {len(rows)} metadata rows")
+                shard_info.append({"chunk": chunk, "file": f"shards/{stem.name}.npy", "n": n})
+                if n:
+                    ids.append(rows["ecg_id"].to_numpy(np.int64))
+                    sink.add(rows.assign(chunk=chunk, row_in_chunk=np.arange(n, dtype=np.int64)))
+                skipped_path = self.shards / f"{stem.name}.skipped.json"
+                for item in json.loads(skipped_path.read_text(encoding="utf-8")):
+                    skipped.append({"chunk": chunk, **item})
+            all_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+            unique, counts = np.unique(all_ids, return_counts=True)
+            if (counts > 1).any():
+                dups = unique[counts > 1][:5].tolist()
+                raise StoreError(f"{self.root}: duplicate ecg_id(s) across chunks, e.g. {dups}")
         skipped_frame = pd.DataFrame(skipped, columns=["chunk", "record", "reason", "kind"])
         _atomic_write(self.root / "skipped.csv", lambda tmp: skipped_frame.to_csv(tmp, index=False),
                       durable=True)
-        info = _store_info(self.source, len(metadata), len(skipped_frame), shard_info)
+        info = _store_info(self.source, len(all_ids), len(skipped_frame), shard_info)
         clash = sorted(set(extra or {}) & set(info))
         if clash:
             raise StoreError(f"{self.root}: extra keys {clash} would overwrite store.json fields")
@@ -280,14 +281,65 @@ def _npy_rows(path: Path) -> int:
     return int(np.load(path, mmap_mode="r").shape[0])
 
 
-def _concat_metadata(frames: list[pd.DataFrame], source: str) -> pd.DataFrame:
-    if not frames:
-        empty = {c: pd.Series([], dtype=t) for c, t in
-                 (("ecg_id", np.int64), ("patient_id", "Int64"), ("report", str),
-                  ("chunk", np.int64), ("row_in_chunk", np.int64))}
-        return pd.DataFrame(empty)
-    metadata = pd.concat(frames, ignore_index=True)
-    return normalise_rows(metadata, source)
+class _MetadataSink:
+    """Append metadata rows to one Parquet file in blocks; the file appears only on success."""
+
+    BLOCK_ROWS = 65_536
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(f"{path.name}{_TMP_MARK}{os.getpid()}")
+        self._pending: list[pd.DataFrame] = []
+        self._n_pending = 0
+        self._writer = None
+        self._schema = None
+
+    def add(self, rows: pd.DataFrame) -> None:
+        self._pending.append(rows)
+        self._n_pending += len(rows)
+        if self._n_pending >= self.BLOCK_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._pending:
+            block = normalise_rows(pd.concat(self._pending, ignore_index=True), str(self.path))
+        elif self._writer is None:  # an empty store still gets a typed, empty table
+            block = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in (
+                ("ecg_id", np.int64), ("patient_id", "Int64"), ("report", str),
+                ("chunk", np.int64), ("row_in_chunk", np.int64))})
+        else:
+            return
+        self._pending, self._n_pending = [], 0
+        table = pa.Table.from_pandas(block, preserve_index=False)
+        if self._writer is None:
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self.tmp, self._schema)
+        elif not table.schema.equals(self._schema, check_metadata=False):
+            try:
+                table = table.cast(self._schema)
+            except (pa.ArrowInvalid, ValueError) as exc:
+                raise StoreError(f"{self.path}: chunk metadata columns disagree between chunks "
+                                 f"({exc})") from exc
+        self._writer.write_table(table)
+
+    def __enter__(self) -> _MetadataSink:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._flush()
+            if self._writer is not None:
+                self._writer.close()
+            if exc_type is None:
+                with open(self.tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(self.tmp, self.path)
+        finally:
+            self.tmp.unlink(missing_ok=True)
 
 
 def _store_info(source: str, n: int, n_skipped: int, shards: list[dict]) -> dict:
