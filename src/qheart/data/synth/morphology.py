@@ -139,8 +139,8 @@ def _qrs_waves(plan: F.Plan, qrs: float, rng: np.random.Generator) -> list[Wave]
         main = frontal_direction(min(max(theta, -60.0), 40.0), z=_uniform(rng, 0.8, 1.2))
         waves = [
             Wave(0.10 * qrs, 0.04 * qrs, 0.25 * amp * unit([0.8, 0.1, 0.6])),
-            Wave(0.42 * qrs, 0.13 * qrs, amp * main),
-            Wave(0.76 * qrs, 0.096 * qrs, 0.8 * amp * unit(main + np.array([0.0, -0.2, 0.3]))),
+            Wave(0.4 * qrs, 0.13 * qrs, amp * main),
+            Wave(0.7 * qrs, 0.12 * qrs, 0.8 * amp * unit(main + np.array([0.0, -0.2, 0.3]))),
         ]
         return waves
     main = frontal_direction(theta, z=_uniform(rng, 0.3, 0.7))
@@ -317,9 +317,11 @@ def build_beat(plan: F.Plan, iv: Intervals, rng: np.random.Generator) -> BeatMod
         lo, hi, want = 0.25, 0.9, True
     else:
         base, vary = np.zeros(3), normal_t
+        want = False
         if facing is not None and plan.mi_stage == "early":
-            base = _uniform(rng, 0.15, 0.3) * facing  # hyperacute T
-        lo, hi, want = 0.2 * t_scale, 0.45 * t_scale, False
+            base = _uniform(rng, 0.15, 0.3) * facing  # hyperacute T, reciprocal inversion allowed
+            want = None
+        lo, hi = 0.2 * t_scale, 0.45 * t_scale
     t_ok = _t_ok(want, territory if plan.mi_stage == "middle" else None)
     scale = _fit_scale(LEAD_MATRIX @ vary, LEAD_MATRIX @ base + st_at_t, lo, hi, t_ok, rng)
     if scale is None:
@@ -481,7 +483,7 @@ def _plan_realised(plan: F.Plan, found: dict[str, tuple[str, ...]]) -> bool:
         return False
     if plan.st_change == "depression" and not found[F.ST_DEPRESSION]:
         return False
-    wants_t = plan.t_inversion or plan.mi_stage == "middle" or bbb
+    wants_t = plan.t_inversion or plan.mi_stage in ("early", "middle") or bbb
     if not wants_t and found[F.T_INVERSION]:
         return False
     return not ((plan.t_inversion or plan.mi_stage == "middle") and not found[F.T_INVERSION])

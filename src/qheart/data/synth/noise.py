@@ -4,7 +4,7 @@
   movement;
 - static noise: continuous broadband muscle/EMG noise (σ 0.03-0.07 mV) with mains hum;
 - burst noise: 1-3 short (0.2-1.2 s) bursts of strong high-frequency noise;
-- electrodes problems: a loose contact — the lead goes nearly flat for 1-3.5 s with step
+- electrodes problems: a loose contact — the lead goes nearly flat for 1.6-3.5 s with step
   transients at both ends.
 
 Every lead also gets a small white noise floor (σ 5-10 µV), so no lead is unrealistically clean.
@@ -55,7 +55,7 @@ def electrode_gain(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(gain, additive) for a loose electrode: near-zero gain while detached, steps at the edges."""
     gain = np.ones(N_SAMPLES)
     add = np.zeros(N_SAMPLES)
-    length = int(rng.uniform(1.0, 3.5) * SAMPLE_RATE_HZ)
+    length = int(rng.uniform(1.6, 3.5) * SAMPLE_RATE_HZ)  # longer than any RR: beats go missing
     start = int(rng.integers(int(0.5 * SAMPLE_RATE_HZ), N_SAMPLES - length))
     gain[start : start + length] = rng.uniform(0.0, 0.08)
     tau = rng.uniform(0.03, 0.12) * SAMPLE_RATE_HZ

@@ -1,0 +1,246 @@
+"""Measure the generated signals and confirm their labels.
+
+Every check reads the noisy 12-lead signal with the small delineator in `measure.py` (which never
+sees the generator's parameters) and compares with the ground truth the generator wrote.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.signal import butter, sosfiltfilt
+
+from qheart.data.leads import LEADS
+from qheart.data.synth import findings as F
+from qheart.data.synth.ecg import Simulated, simulate_plan
+from qheart.data.synth.ranges import NORMAL_RANGES
+from . import measure as M
+
+
+def make(seed: int, **plan_fields) -> Simulated:
+    """A subject with the given findings and no recording noise except the floor."""
+    return simulate_plan(F.Plan(**plan_fields), np.random.default_rng([20_251_124, seed]))
+
+
+def delineated(sim: Simulated, with_p: bool = True):
+    beat = M.median_beat(sim.signal)
+    return beat, M.delineate(beat, float(np.median(M.rr_ms(sim.signal))), with_p=with_p)
+
+
+# ---------------------------------------------------------------------------------- rhythm
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_heart_rate_matches_the_rhythm_label(seed):
+    for rhythm, low, high in (
+        (F.SINUS_BRADYCARDIA, 0, 60),
+        (F.SINUS_RHYTHM, 60, 100),
+        (F.SINUS_TACHYCARDIA, 100, 250),
+    ):
+        sim = make(seed, rhythm=rhythm)
+        rr = M.rr_ms(sim.signal)
+        hr = 60_000 / rr.mean()
+        assert low < hr < high, (rhythm, hr)
+        assert abs(rr.mean() - sim.truth.features["rr interval"]) < 15
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_rr_regularity_matches_the_rhythm_label(seed):
+    sinus = M.rr_ms(make(seed, rhythm=F.SINUS_RHYTHM).signal)
+    assert np.ptp(sinus) < 60  # regular
+    arrhythmia = M.rr_ms(make(seed, rhythm=F.SINUS_ARRHYTHMIA).signal)
+    assert np.ptp(arrhythmia) >= 120  # phasic variation ≥ 0.12 s
+    af = M.rr_ms(make(seed, rhythm=F.ATRIAL_FIBRILLATION).signal)
+    rmssd = np.sqrt(np.mean(np.diff(af) ** 2))
+    assert rmssd / af.mean() > 0.08  # irregularly irregular
+    assert rmssd / af.mean() > 3 * np.sqrt(np.mean(np.diff(sinus) ** 2)) / sinus.mean()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_atrial_fibrillation_has_no_p_waves(seed):
+    sinus = make(seed, rhythm=F.SINUS_RHYTHM)
+    beat, d = delineated(sinus)
+    af = make(seed, rhythm=F.ATRIAL_FIBRILLATION)
+    af_beat, af_d = delineated(af, with_p=False)
+    assert M.p_wave_amplitude(beat, d) > 0.08
+    assert M.p_wave_amplitude(af_beat, af_d) < 0.6 * M.p_wave_amplitude(beat, d)
+
+
+# ---------------------------------------------------------------------------------- intervals
+
+_MEASURABLE = (F.SINUS_RHYTHM, F.SINUS_BRADYCARDIA, F.SINUS_ARRHYTHMIA)
+
+
+def _interval_cases() -> list[Simulated]:
+    """Random subjects (all classes of PR, QRS, QT) whose beats have a clear T-P segment."""
+    cases, rng = [], np.random.default_rng(7)
+    while len(cases) < 24:
+        plan = F.sample_plan(rng, F.NoiseLeadSampler(LEADS))
+        if plan.rhythm not in _MEASURABLE:
+            continue
+        plan.noise, plan.ectopy = {}, None
+        sim = simulate_plan(plan, rng)
+        iv = sim.truth.intervals
+        if iv.pr_ms is not None and min(sim.rhythm.rr_ms()) - iv.qt_ms - iv.pr_ms >= 60:
+            cases.append(sim)  # P waves clear of the previous T: onsets measurable
+    return cases
+
+
+@pytest.fixture(scope="module")
+def interval_cases() -> list[Simulated]:
+    return _interval_cases()
+
+
+def test_classes_of_the_interval_cases_vary(interval_cases):
+    labels = {(f, c.truth.feature_ranges[f]) for c in interval_cases for f in ("pr interval", "qrs duration", "qt corrected")}
+    assert len(labels) >= 6  # more than just "within" for each feature
+
+
+@pytest.mark.parametrize("feature", ["pr interval", "qrs duration", "qt interval"])
+def test_measured_intervals_fall_in_the_labelled_ranges(interval_cases, feature):
+    for sim in interval_cases:
+        _, d = delineated(sim)
+        measured = {"pr interval": d.pr_ms, "qrs duration": d.qrs_ms, "qt interval": d.qt_ms}[feature]
+        truth = sim.truth.features[feature]
+        assert measured is not None and truth is not None
+        assert abs(measured - truth) <= 12, (feature, measured, truth)
+        assert NORMAL_RANGES[feature].label(measured) == sim.truth.feature_ranges[feature]
+
+
+def test_bundle_branch_blocks_are_wide_and_first_degree_block_has_a_long_pr():
+    for seed in range(2):
+        for conduction in (F.LBBB, F.RBBB):
+            _, d = delineated(make(seed, conduction=conduction, qrs_class="above the normal range"))
+            assert d.qrs_ms >= 118
+        avb = make(seed, av_block=True, pr_class="above the normal range")
+        _, d = delineated(avb)
+        assert d.pr_ms is not None and d.pr_ms > 200
+
+
+# ---------------------------------------------------------------------------------- ST, T, axis
+
+
+def _lead_mask(names) -> np.ndarray:
+    return np.array([lead in set(names) for lead in LEADS])
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"st_change": "elevation"},
+        {"st_change": "depression"},
+        {"mi_territory": "inferior", "mi_stage": "early"},
+        {"mi_territory": "anteroseptal", "mi_stage": "early"},
+        {"mi_territory": "lateral", "mi_stage": "early"},
+    ],
+    ids=lambda f: "-".join(str(v) for v in f.values()),
+)
+@pytest.mark.parametrize("seed", range(2))
+def test_st_deviation_has_the_labelled_sign_in_the_named_leads_only(fields, seed):
+    sim = make(seed, **fields)
+    found = sim.truth.labels.lead_findings
+    up, down = _lead_mask(found.get(F.ST_ELEVATION, ())), _lead_mask(found.get(F.ST_DEPRESSION, ()))
+    assert up.any() or down.any()
+    beat, d = delineated(sim)
+    st = M.st_levels(beat, d)
+    assert np.all(st[up] >= 0.08), st
+    assert np.all(st[down] <= -0.08), st
+    assert np.all(np.abs(st[~up & ~down]) < 0.08), st
+    if "mi_territory" in fields:
+        territory = _lead_mask(F.MI_TERRITORY_LEADS[fields["mi_territory"]])
+        assert (st[territory] >= 0.08).sum() * 2 >= territory.sum()
+
+
+def test_normal_ecgs_have_no_st_deviation():
+    for seed in range(3):
+        beat, d = delineated(make(seed))
+        assert np.all(np.abs(M.st_levels(beat, d)) < 0.06)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_inverted_t_waves_are_in_the_named_leads_only(seed):
+    for fields in ({"t_inversion": True}, {"mi_territory": "inferior", "mi_stage": "middle"}):
+        sim = make(seed, **fields)
+        inverted = _lead_mask(sim.truth.labels.lead_findings[F.T_INVERSION])
+        eligible = np.array([lead != "aVR" for lead in LEADS])
+        beat, d = delineated(sim)
+        t = M.t_levels(beat, d)
+        assert np.all(t[inverted] <= -0.06), t
+        assert np.all(t[eligible & ~inverted] > -0.08), t
+
+
+@pytest.mark.parametrize("axis", F.AXES)
+def test_axis_from_leads_i_and_avf_matches_the_label(axis):
+    for seed in range(3):
+        sim = make(seed, axis=axis)
+        assert sim.truth.labels.axis == axis
+        beat, d = delineated(sim)
+        assert F.axis_label(M.frontal_axis(beat, d)) == axis
+
+
+def test_old_infarct_leaves_q_waves_in_its_territory():
+    from qheart.data.synth.morphology import _q_waves
+
+    for territory in ("inferior", "anteroseptal"):
+        sim = make(1, mi_territory=territory, mi_stage="old")
+        named = _lead_mask(sim.truth.labels.lead_findings[F.Q_WAVES])
+        assert named[_lead_mask(F.MI_TERRITORY_LEADS[territory])].sum() >= 2
+        beat, d = delineated(sim)
+        qrs = beat[:, d.qrs_on : d.qrs_off + 1] - d.baseline[:, None]
+        q_ms, q_mv = _q_waves(qrs, M.MS)
+        pathological = (q_ms >= 24) & (q_mv >= 0.08)
+        assert np.all(pathological[named])
+        assert not np.any(pathological[~named & (np.array(LEADS) != "aVR")])
+
+
+# ---------------------------------------------------------------------------------- noise
+
+
+def _hf(x: np.ndarray) -> np.ndarray:
+    return sosfiltfilt(butter(4, 60, btype="high", fs=M.FS, output="sos"), x, axis=-1)
+
+
+def _window_rms(x: np.ndarray, seconds: float = 0.25) -> np.ndarray:
+    n = int(seconds * M.FS)
+    frames = x[..., : x.shape[-1] // n * n].reshape(*x.shape[:-1], -1, n)
+    return np.sqrt((frames**2).mean(axis=-1))
+
+
+def drift(signal):  # peak-to-peak of the < 0.7 Hz content
+    low = sosfiltfilt(butter(2, 0.7, fs=M.FS, output="sos"), signal, axis=-1)
+    return np.ptp(low[:, 250:-250], axis=-1)
+
+
+def static(signal):  # typical high-frequency level
+    return np.median(_window_rms(_hf(signal)), axis=-1)
+
+
+def burst(signal):  # loudest quarter-second of high-frequency content
+    return _window_rms(_hf(signal)).max(axis=-1)
+
+
+def electrodes(signal):  # largest sample-to-sample jump away from the QRS complexes (mV)
+    jumps = np.abs(np.diff(signal, axis=-1))
+    outside = np.ones(signal.shape[-1] - 1, dtype=bool)
+    for p in M.qrs_peaks(signal):
+        outside[max(p - 50, 0) : p + 50] = False
+    return jumps[:, outside].max(axis=-1)
+
+
+NOISE_CHECKS = {
+    F.BASELINE_DRIFT: (drift, lambda v: v > 0.25, lambda v: v < 0.15),
+    F.STATIC_NOISE: (static, lambda v: v > 0.02, lambda v: v < 0.012),
+    F.BURST_NOISE: (burst, lambda v: v > 0.1, lambda v: v < 0.04),
+    F.ELECTRODES: (electrodes, lambda v: v > 0.3, lambda v: v < 0.1),
+}
+
+
+@pytest.mark.parametrize("kind", F.NOISES)
+@pytest.mark.parametrize("leads", [("V2",), ("I", "II", "III"), ("aVL", "V4", "V6")])
+def test_noise_sits_only_in_the_named_leads(kind, leads):
+    sim = make(len(leads), noise={kind: leads})
+    assert sim.truth.plan.noise == {kind: leads}
+    value, is_noisy, is_clean = NOISE_CHECKS[kind]
+    measured = value(sim.signal)
+    for lead, v in zip(LEADS, measured, strict=True):
+        assert (is_noisy if lead in leads else is_clean)(v), (kind, lead, v)
