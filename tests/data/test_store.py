@@ -184,7 +184,10 @@ def test_chunks_whose_columns_disagree_are_refused(tmp_path: Path,
     monkeypatch.setattr(store_module._MetadataSink, "BLOCK_ROWS", 1)
     writer = StoreWriter(tmp_path, source="test")
     writer.write_chunk(0, _signals(1, 0), _rows([1]))
-    writer.write_chunk(1, _signals(1, 1), _rows([2]).assign(strat_fold="ten"))
+    writer.write_chunk(1, _signals(1, 1), _rows([2]).assign(strat_fold=None))  # all missing: ok
+    assert writer.finalize().metadata["strat_fold"].isna().tolist() == [False, True]
+    writer = StoreWriter(tmp_path, source="test")
+    writer.write_chunk(2, _signals(1, 2), _rows([3]).assign(strat_fold="ten"))
     with pytest.raises(StoreError, match="disagree between chunks"):
         writer.finalize()
     assert not (tmp_path / "store.json").exists() and not (tmp_path / "metadata.parquet").exists()

@@ -318,11 +318,16 @@ class _MetadataSink:
             self._schema = table.schema
             self._writer = pq.ParquetWriter(self.tmp, self._schema)
         elif not table.schema.equals(self._schema, check_metadata=False):
-            try:
-                table = table.cast(self._schema)
-            except (pa.ArrowInvalid, ValueError) as exc:
+            # Only an all-missing column (Arrow type null) may take the first block's type; any
+            # other difference (e.g. float vs text, which a cast would turn into "nan") is a bug.
+            clash = [f"{f.name}: {f.type} vs {self._schema.field(f.name).type}"
+                     for f in table.schema
+                     if f.name in self._schema.names and f.type != pa.null()
+                     and f.type != self._schema.field(f.name).type]
+            if clash or table.schema.names != self._schema.names:
                 raise StoreError(f"{self.path}: chunk metadata columns disagree between chunks "
-                                 f"({exc})") from exc
+                                 f"({clash or [table.schema.names, self._schema.names]})")
+            table = table.cast(self._schema)
         self._writer.write_table(table)
 
     def __enter__(self) -> _MetadataSink:
