@@ -190,7 +190,7 @@ def test_chunks_whose_columns_disagree_are_refused(tmp_path: Path,
     writer.write_chunk(2, _signals(1, 2), _rows([3]).assign(strat_fold="ten"))
     with pytest.raises(StoreError, match="disagree between chunks"):
         writer.finalize()
-    assert not (tmp_path / "store.json").exists() and not (tmp_path / "metadata.parquet").exists()
+    assert not (tmp_path / "store.json").exists() and not list(tmp_path.glob("*.tmp-*"))
 
 
 def test_duplicate_ids_across_chunks_are_refused(tmp_path: Path) -> None:
