@@ -94,7 +94,7 @@ def plot(
             raise typer.Exit(1) from None
         signal = signals.signal(row)
         meta = signals.metadata.iloc[row]
-        found = json.loads(meta["findings"]) if "findings" in meta and meta["findings"] else []
+        found = json.loads(meta["findings"]) if meta.get("findings") else []
         title = wrap(f"ecg_id {ecg_id}: " + "; ".join(found))
         subtitle = wrap(f"report: {meta['report']}") if meta["report"] else ""
     else:

@@ -76,7 +76,7 @@ def plot_ecg(
     ax = fig.add_axes((0.0, 0.0, 1.0, (height / 25.4) / (height / 25.4 + header_in)))
     _grid(ax, width, height)
     t_mm = np.arange(signal.shape[1]) / sample_rate * SPEED_MM_S
-    per_col = int(round(col_s * sample_rate))
+    per_col = round(col_s * sample_rate)
     for row, names in enumerate(LAYOUT):
         baseline = height - ROW_MM * (row + 0.6)
         _calibration(ax, 0.5, baseline)

@@ -121,7 +121,7 @@ def delineate(beat: np.ndarray, rr_ms: float, with_p: bool = True) -> Delineatio
 
 def st_levels(beat: np.ndarray, d: Delineation, offset_ms: float = 40.0) -> np.ndarray:
     """(12,) ST level at J + offset, against the PR-segment baseline (mV)."""
-    k = d.qrs_off + int(round(offset_ms / MS))
+    k = d.qrs_off + round(offset_ms / MS)
     return beat[:, k - 2 : k + 3].mean(axis=1) - d.baseline
 
 

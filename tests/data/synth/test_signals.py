@@ -14,6 +14,7 @@ from qheart.data.leads import LEADS
 from qheart.data.synth import findings as F
 from qheart.data.synth.ecg import Simulated, simulate_plan
 from qheart.data.synth.ranges import NORMAL_RANGES
+
 from . import measure as M
 
 
