@@ -8,7 +8,7 @@ import pytest
 from qheart.data.leads import LEADS
 from qheart.data.synth import findings as F
 from qheart.data.synth.ecg import simulate_plan
-from qheart.data.synth.vcg import DOWER_8x3, LEAD_MATRIX, frontal_axis_deg, territory_direction
+from qheart.data.synth.vcg import LEAD_MATRIX, DOWER_8x3, frontal_axis_deg, territory_direction
 
 
 def test_dower_projection_of_real_frank_leads_resembles_the_real_12_leads(real_samples):
