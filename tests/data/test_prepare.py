@@ -144,7 +144,7 @@ def test_broken_records_one_line_each_and_only_good_ones_stored(tmp_path: Path) 
     rows.loc[rows["ecg_id"] == 9, "scp_codes"] = "__import__('os').getcwd()"
     rows.to_csv(tmp_path / "ptbxl" / "ptbxl_database.csv", index=False)
     result = runner.invoke(app, ["data", "prepare", "ptbxl", "--root", str(tmp_path / "ptbxl"),
-                                 "--out", str(tmp_path / "store"), "--workers", "2",
+                                 "--out", str(tmp_path / "store"), "--workers", "1",
                                  "--chunk-size", "3"])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stdout.splitlines() if line.startswith("skipped ")]
@@ -238,7 +238,7 @@ def test_mimic_join_buffer_stays_small_when_files_share_their_order(tmp_path: Pa
 
 def test_code15_exams_and_signals(tmp_path: Path) -> None:
     exams = write_code15(tmp_path / "code15", per_file=(5, 4)).set_index("exam_id")
-    store = prepare(PrepareConfig("code15", tmp_path / "code15", tmp_path / "s", workers=2,
+    store = prepare(PrepareConfig("code15", tmp_path / "code15", tmp_path / "s", workers=1,
                                   chunk_size=3), progress=False).store
     assert len(store) == 9 and 0 not in store  # the padding row is not an exam
     assert sorted(store.ids.tolist()) == sorted(exams.index.tolist())

@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,6 +213,30 @@ def _expected_done(done: set[int], total: int, chunk_size: int) -> int:
     return sum(max(0, min(chunk_size, total - c * chunk_size)) for c in done)
 
 
+def _converted(
+    corpus_name: str, root: Path, chunks: Iterator[tuple[int, pd.DataFrame]], workers: int
+) -> Iterator[ChunkResult]:
+    """Convert chunks in worker processes, yielding each as it finishes (any order), with at
+    most IN_FLIGHT_PER_WORKER × workers chunks submitted, so memory stays flat."""
+    if workers == 1:
+        for chunk, rows in chunks:
+            yield convert_chunk(corpus_name, root, chunk, rows)
+        return
+    pool = _pool(workers)
+    in_flight: set[Future] = set()
+    try:
+        for chunk, rows in chunks:
+            in_flight.add(pool.submit(convert_chunk, corpus_name, root, chunk, rows))
+            while len(in_flight) >= IN_FLIGHT_PER_WORKER * workers:
+                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                yield from (future.result() for future in finished)
+        while in_flight:
+            finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            yield from (future.result() for future in finished)
+    finally:  # also on Ctrl-C or an error: drop queued chunks, let running ones end
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def prepare(
     config: PrepareConfig,
     *,
@@ -229,58 +253,30 @@ def prepare(
         raise CorpusError(f"{root}: corpus folder not found")
     total = corpus.count(root, config.limit)
     plan = config.plan(total)
-    chunk_size = plan["chunk_size"]
     _check_plan(config, plan)
     writer = StoreWriter(config.out, source=corpus.name)
     done = writer.finished_chunks()
+    todo = ((chunk, rows)
+            for chunk, rows in enumerate(corpus.chunks(root, plan["chunk_size"], config.limit))
+            if chunk not in done)
     skipped: list[SkippedRecord] = []
     processed = 0
-    pool = _pool(config.workers) if config.workers > 1 else None
-    bar = tqdm(total=total, initial=_expected_done(done, total, chunk_size),
-               unit="rec", desc=f"prepare {corpus.name}", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True)
-
-    def write(result: ChunkResult) -> None:
-        nonlocal processed
-        writer.write_chunk(result.chunk, result.signals, result.rows, result.skipped)
-        for item in result.skipped:
-            skipped.append(item)
-            if on_skip is not None:
-                on_skip(item)
-            else:
-                bar.write(f"skipped {item.reason}")
-        n = result.rows.n + len(result.skipped)
-        processed += n
-        bar.update(n)
-
-    in_flight: set[Future] = set()
-    try:
-        for chunk, rows in enumerate(corpus.chunks(root, chunk_size, config.limit)):
-            if chunk in done:
-                continue
-            if pool is None:
-                write(convert_chunk(corpus.name, root, chunk, rows))
-                continue
-            in_flight.add(pool.submit(convert_chunk, corpus.name, root, chunk, rows))
-            while len(in_flight) >= IN_FLIGHT_PER_WORKER * config.workers:
-                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    write(future.result())
-        for future in list(in_flight):
-            write(future.result())
-            in_flight.discard(future)
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+    with tqdm(total=total, initial=_expected_done(done, total, plan["chunk_size"]), unit="rec",
+              desc=f"prepare {corpus.name}", disable=not progress, file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        for result in _converted(corpus.name, root, todo, config.workers):
+            writer.write_chunk(result.chunk, result.signals, result.rows, result.skipped)
+            for item in result.skipped:
+                skipped.append(item)
+                if on_skip is None:
+                    bar.write(f"skipped {item.reason}")
+                else:
+                    on_skip(item)
+            processed += result.rows.n + len(result.skipped)
+            bar.update(result.rows.n + len(result.skipped))
     store = writer.finalize({"corpus_root": str(root.resolve()), "prepare": plan})
-    return PrepareResult(
-        store=store,
-        processed=processed,
-        resumed_chunks=len(done),
-        skipped=skipped,
-        elapsed_s=time.perf_counter() - start,
-    )
+    return PrepareResult(store=store, processed=processed, resumed_chunks=len(done),
+                         skipped=skipped, elapsed_s=time.perf_counter() - start)
 
 
 def describe(result: PrepareResult) -> dict:

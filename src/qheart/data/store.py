@@ -10,6 +10,7 @@ Layout of a store folder (written by `StoreWriter`, read by `SignalStore`):
                                completion marker
     metadata.parquet           all rows in store order + `chunk`, `row_in_chunk`
     skipped.csv                every skipped record: chunk, record, reason, kind
+    prepare.json               (`qheart data prepare` only) the options that fix chunk boundaries
 
 Every file is written to a temporary name in the same folder and moved into place with
 `os.replace`, which is atomic: a run killed at any instant leaves either the whole file or no
