@@ -161,9 +161,9 @@ def main(argv: list[str] | None = None) -> None:
               f"{1000 * store_load / b:12.2f}{_size_mb(store_dir):10.1f}")
         print(f"{'.mat per record (loadmat)':28}{n / mat_s:14.1f}"
               f"{1000 * mat_load / b:12.2f}{_size_mb(mat_dir):10.1f}")
-        print(f"\nratios (store vs .mat): prepare {mat_s / store_s:.2f}x faster, "
-              f"batch load {mat_load / store_load:.1f}x faster, "
-              f"disk {_size_mb(mat_dir) / _size_mb(store_dir):.1f}x smaller")
+        print(f"\nratios, store / .mat: prepare rate {mat_s / store_s:.2f}x, "
+              f"batch-load speed {mat_load / store_load:.1f}x, "
+              f"disk size 1/{_size_mb(mat_dir) / _size_mb(store_dir):.1f}")
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -132,8 +132,20 @@ def test_resume_with_other_chunk_boundaries_is_refused(ptbxl_corpus: Path, tmp_p
                 progress=False)
 
 
-def test_auto_chunk_size_depends_on_the_corpus_only() -> None:
-    assert [auto_chunk_size(n) for n in (1, 100, 1000, 21_799, 800_035)] == [8, 8, 32, 128, 128]
+def test_auto_chunk_size_gives_every_worker_chunks() -> None:
+    sizes = [auto_chunk_size(n, w) for n, w in ((1, 2), (100, 2), (1000, 2), (21_799, 16),
+                                                 (800_035, 16), (300, 16))]
+    assert sizes == [8, 13, 125, 128, 128, 8]
+
+
+def test_resume_keeps_the_recorded_chunk_size_whatever_the_workers(ptbxl_corpus: Path,
+                                                                   tmp_path: Path) -> None:
+    first = prepare(PrepareConfig("ptbxl", ptbxl_corpus, tmp_path / "s", workers=1, limit=40),
+                    progress=False, on_skip=lambda s: None)
+    assert first.store.info["prepare"]["chunk_size"] == 10
+    second = prepare(PrepareConfig("ptbxl", ptbxl_corpus, tmp_path / "s", workers=2, limit=40),
+                     progress=False)
+    assert second.resumed_chunks == 4 and second.processed == 0
 
 
 def test_broken_records_one_line_each_and_only_good_ones_stored(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ Workers = Annotated[int | None, typer.Option(
     "--workers", min=1, help="Worker processes (default: all cores).")]
 ChunkSize = Annotated[int | None, typer.Option(
     "--chunk-size", min=1, help="Records per chunk, the unit of parallel work and of resuming "
-                                "(default: 128, fewer for small corpora so every worker has work).")]
+                                "(default: 128, fewer for small corpora so every worker has work; "
+                                "a resumed run keeps the size the folder was started with).")]
 Limit = Annotated[int | None, typer.Option(
     "--limit", min=0, help="Only the first N records in the corpus's order (for a trial run).")]
 

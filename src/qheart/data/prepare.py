@@ -48,8 +48,8 @@ PLAN_FILE = "prepare.json"
 DEFAULT_CHUNK_SIZE = 128
 """128 records = 15 MB of float16 per chunk: small enough to keep memory flat with many workers,
 large enough that per-chunk file overhead stays negligible (6,250 shards for MIMIC-IV-ECG)."""
-MIN_CHUNKS = 32
-"""Small corpora get smaller chunks (down to 8 records) so that every worker has work."""
+CHUNKS_PER_WORKER = 4
+"""Small corpora get smaller chunks (down to 8 records) so that every worker has some to do."""
 IN_FLIGHT_PER_WORKER = 2
 
 
@@ -78,7 +78,8 @@ class PrepareConfig:
     workers: int = field(default_factory=default_workers)
     """Worker processes; 1 converts in the calling process (no pool)."""
     chunk_size: int | None = None
-    """Records per chunk, the unit of parallel work and of resuming; None: `auto_chunk_size`."""
+    """Records per chunk, the unit of parallel work and of resuming. None: the size the folder
+    was started with when resuming, else `auto_chunk_size`."""
     limit: int | None = None
     """Only the first `limit` records in the corpus's order (for trials)."""
 
@@ -90,16 +91,13 @@ class PrepareConfig:
         if self.limit is not None and self.limit < 0:
             raise PrepareError(f"limit must be ≥ 0, got {self.limit}")
 
-    def plan(self, n_records: int) -> dict:
-        """What a resumed run must share with the run that started the folder."""
-        chunk_size = self.chunk_size or auto_chunk_size(n_records)
-        return {"corpus": self.corpus, "chunk_size": chunk_size, "limit": self.limit}
 
 
-def auto_chunk_size(n_records: int) -> int:
-    """DEFAULT_CHUNK_SIZE, or smaller for a small corpus: depends only on the corpus (never on
-    --workers), so a resumed run always finds the same chunk boundaries."""
-    return max(8, min(DEFAULT_CHUNK_SIZE, -(-n_records // MIN_CHUNKS)))
+def auto_chunk_size(n_records: int, workers: int) -> int:
+    """DEFAULT_CHUNK_SIZE, or smaller when the corpus has fewer than CHUNKS_PER_WORKER full
+    chunks per worker. Recorded in prepare.json, so a resume keeps it whatever --workers says."""
+    per_chunk = -(-n_records // (CHUNKS_PER_WORKER * workers))
+    return max(8, min(DEFAULT_CHUNK_SIZE, per_chunk))
 
 
 @dataclass(frozen=True)
@@ -179,21 +177,26 @@ def convert_chunk(corpus_name: str, root: Path, chunk: int, rows: pd.DataFrame) 
     return ChunkResult(chunk, stacked, encoded, skipped)
 
 
-def _check_plan(config: PrepareConfig, plan: dict) -> None:
-    """Pin chunk-deciding options in the output folder; refuse to resume under others."""
+def _resolve_plan(config: PrepareConfig, n_records: int) -> dict:
+    """The options that fix chunk boundaries, pinned in the output folder by the first run;
+    a resume adopts them, and is refused if it asks for different ones."""
     path = config.out / PLAN_FILE
-    if path.is_file():
-        started = json.loads(path.read_text(encoding="utf-8"))
+    started = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    chunk_size = config.chunk_size or (started["chunk_size"] if started
+                                       else auto_chunk_size(n_records, config.workers))
+    plan = {"corpus": config.corpus, "chunk_size": chunk_size, "limit": config.limit}
+    if started is not None:
         if started != plan:
             raise PrepareError(
                 f"{config.out} was started with {started}, this run asks for {plan}; "
                 "re-run with the same --chunk-size/--limit to resume, or choose a new --out"
             )
-        return
+        return plan
     if config.out.exists() and any(config.out.iterdir()):
         raise PrepareError(f"{config.out} exists and is not a preparation folder; choose a new --out")
     config.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(plan, indent=1))
+    return plan
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -252,8 +255,7 @@ def prepare(
     if not root.is_dir():
         raise CorpusError(f"{root}: corpus folder not found")
     total = corpus.count(root, config.limit)
-    plan = config.plan(total)
-    _check_plan(config, plan)
+    plan = _resolve_plan(config, total)
     writer = StoreWriter(config.out, source=corpus.name)
     done = writer.finished_chunks()
     todo = ((chunk, rows)
