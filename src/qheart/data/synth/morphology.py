@@ -132,7 +132,7 @@ _AXIS_ANGLES = {
 def _qrs_waves(plan: F.Plan, qrs: float, rng: np.random.Generator) -> list[Wave]:
     """QRS waves: septal (initial), main (left ventricle) and terminal (basal) activation."""
     theta = _uniform(rng, *_AXIS_ANGLES[plan.axis])
-    gain = {"lvh": _uniform(rng, 1.9, 2.4), "low": _uniform(rng, 0.22, 0.32)}.get(plan.voltage, 1.0)
+    gain = {"lvh": _uniform(rng, 1.7, 2.2), "low": _uniform(rng, 0.22, 0.32)}.get(plan.voltage, 1.0)
     amp = _uniform(rng, 1.2, 1.9) * gain
     if plan.conduction == F.LBBB:
         # Septum activated right → left: no septal q in I/V6; slow, notched leftward-posterior R.
@@ -143,7 +143,12 @@ def _qrs_waves(plan: F.Plan, qrs: float, rng: np.random.Generator) -> list[Wave]
             Wave(0.7 * qrs, 0.12 * qrs, 0.8 * amp * unit(main + np.array([0.0, -0.2, 0.3]))),
         ]
         return waves
-    main = frontal_direction(theta, z=_uniform(rng, 0.3, 0.7))
+    if plan.voltage == "lvh":
+        # LV hypertrophy enlarges the leftward-posterior forces: deep S in V1, tall R in V5/V6/aVL.
+        theta = min(max(theta, -40.0), 40.0)
+        main = frontal_direction(theta, z=_uniform(rng, 0.7, 1.0))
+    else:
+        main = frontal_direction(theta, z=_uniform(rng, 0.3, 0.7))
     # Initial (septal/fascicular) forces run anteriorly and roughly opposite the main frontal
     # force: r in V1, small non-pathological q in the leads the main force faces.
     a = np.deg2rad(theta + _uniform(rng, -25, 25))
@@ -476,8 +481,8 @@ def _plan_realised(plan: F.Plan, found: dict[str, tuple[str, ...]]) -> bool:
             return False
         if plan.mi_stage == "middle" and len(territory & set(found[F.T_INVERSION])) * 2 < len(territory):
             return False
-    elif not bbb and found[F.Q_WAVES]:
-        return False
+    if (plan.mi_territory is None or plan.mi_stage == "early") and not bbb and found[F.Q_WAVES]:
+        return False  # Q waves only from necrosis (or the QS of a bundle branch block)
     wants_st = plan.st_change is not None or plan.mi_stage == "early"
     if wants_st != bool(found[F.ST_ELEVATION] or found[F.ST_DEPRESSION]):
         return False

@@ -66,7 +66,7 @@ def report_lines(truth) -> list[str]:  # truth: qheart.data.synth.ecg.Truth
     if plan.mi_territory:
         lines.append(f"{plan.mi_territory.capitalize()} infarct - {STAGE_TEXT[plan.mi_stage or 'old']}")
     found = labels.lead_findings
-    if F.Q_WAVES in found and not plan.mi_territory:
+    if F.Q_WAVES in found:
         lines.append(f"Q waves in lead(s) {_leads(found[F.Q_WAVES])}")
     if F.ST_ELEVATION in found:
         lines.append(f"ST elevation in lead(s) {_leads(found[F.ST_ELEVATION])}")
