@@ -6,7 +6,7 @@ the generator's parameters, so it checks that the labels are visible in the sign
 Method: QRS complexes from the spatial velocity (the norm over leads of the smoothed first
 difference); a median beat over the detected beats; on it, QRS onset/offset where the spatial
 velocity leaves/returns below 4 % of its peak, P onset where the spatial magnitude before the P peak
-fades below 6 % of it, T end where the spatial magnitude after the T peak falls
+fades to 3 % of it above the noise floor, T end where the spatial magnitude after the T peak falls
 below 3 % of its peak. ST is read at J + 40 ms against the PR-segment baseline.
 """
 
@@ -108,13 +108,14 @@ def delineate(beat: np.ndarray, rr_ms: float, with_p: bool = True) -> Delineatio
     t_end = t_peak + int(below[0]) if below.size else stop - 1
     p_on = None
     if with_p:
-        # P peak: largest spatial magnitude 20-400 ms before the QRS; onset where it fades to 6 %.
+        # P peak: largest spatial magnitude 20-400 ms before the QRS; onset where it fades to 3 %.
         # The search starts after the previous beat's T wave (this beat's T end minus one RR).
         start = max(on - int(0.4 * FS), t_end - int(rr_ms / MS) + int(0.01 * FS), 0)
         smooth = uniform_filter1d(mag, 9)  # 18 ms: keeps the noise floor under the threshold
         p_peak = start + int(np.argmax(smooth[start : on - int(0.02 * FS)]))
+        floor = np.percentile(smooth[start:p_peak + 1], 10)  # noise level of the T-P segment
         p_on = p_peak
-        while p_on > start and smooth[p_on - 1] > 0.06 * smooth[p_peak]:
+        while p_on > start and smooth[p_on - 1] - floor > 0.03 * (smooth[p_peak] - floor):
             p_on -= 1
     return Delineation(on, off, p_on, t_end, t_peak, baseline)
 
