@@ -62,7 +62,8 @@ def write_store(root: Path, codes: np.ndarray, *, first_id: int = 1000,
                 chunk: int = 32) -> SignalStore:
     """A finished SignalStore whose row i embeds (via fake_embed) to codes[i]."""
     n = len(codes)
-    signals = np.zeros((n, N_LEADS, N_SAMPLES), dtype=np.float32)
+    # Low-amplitude noise everywhere (readers refuse flat leads), the code in lead I's start.
+    signals = 0.05 * np.random.default_rng(n).standard_normal((n, N_LEADS, N_SAMPLES))
     signals[:, 0, :DIM] = codes
     rows = pd.DataFrame({
         "ecg_id": np.arange(first_id, first_id + n, dtype=np.int64),
@@ -79,3 +80,19 @@ def write_store(root: Path, codes: np.ndarray, *, first_id: int = 1000,
     for c, start in enumerate(range(0, n, chunk)):
         writer.write_chunk(c, signals[start : start + chunk], rows.iloc[start : start + chunk])
     return writer.finalize()
+
+
+def write_ecgqa(dataset_dir: Path, split: str, questions: list[tuple[int, int]],
+                variant: str = "paraphrased") -> None:
+    """A one-file ECG-QA split in the official layout: (sample_id, ecg_id) verify questions,
+    plus one comparison question that the loader must skip."""
+    folder = dataset_dir / variant / split
+    folder.mkdir(parents=True, exist_ok=True)
+    records = [{"template_id": 1, "question_id": 1, "sample_id": sample_id,
+                "question_type": "single-verify", "attribute_type": "scp_code",
+                "question": "Does this ECG show sinus rhythm?", "answer": ["yes"],
+                "ecg_id": [ecg_id], "attribute": ["sinus rhythm"]}
+               for sample_id, ecg_id in questions]
+    records.append({**records[0], "sample_id": 10**6, "question_type": "comparison_consecutive-verify",
+                    "ecg_id": [questions[0][1], questions[1][1]]})
+    (folder / "000000.json").write_text(json.dumps(records), encoding="utf-8")
