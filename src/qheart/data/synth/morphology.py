@@ -177,11 +177,13 @@ def _qrs_waves(plan: F.Plan, qrs: float, rng: np.random.Generator) -> list[Wave]
 def _infarct(
     waves: list[Wave], facing: np.ndarray, depth: float, qrs: float
 ) -> list[Wave]:
-    """Necrosis: early forces point away from the territory (Q waves there), R forces shrink."""
+    """Necrosis: the territory's forces are lost, so early forces point away from it (Q waves in
+    the leads facing it) and every wave loses its part toward it; the rest of the septal force
+    stays (the initial r elsewhere)."""
     amp = float(np.linalg.norm(waves[1].vector))
     sigma = 0.1 * qrs
     out = [Wave(2.5 * sigma, sigma, -depth * amp * facing)]
-    for wave in waves[1:]:
+    for wave in waves:
         along = float(wave.vector @ facing)
         vector = wave.vector - 0.9 * max(along, 0.0) * facing
         out.append(Wave(wave.center_ms, wave.sigma_rise_ms, vector, wave.sigma_fall_ms))
@@ -291,9 +293,13 @@ def build_beat(plan: F.Plan, iv: Intervals, rng: np.random.Generator) -> BeatMod
         territory = F.MI_TERRITORY_LEADS[plan.mi_territory]
         facing = unit(territory_direction(territory) + rng.normal(0, 0.12, 3))
         if plan.mi_stage in ("middle", "old"):
-            depth = _fit_scale(np.ones(1), np.zeros(1), 0.25, 0.8,
-                               lambda d: _q_ok(_infarct(qrs_waves, facing, float(d[0]), iv.qrs_ms),
-                                               iv.qrs_ms, territory), rng)  # fmt: skip
+            for _ in range(6):  # aim and depth such that every lead clearly has a Q or not
+                facing = unit(territory_direction(territory) + rng.normal(0, 0.12, 3))
+                depth = _fit_scale(np.ones(1), np.zeros(1), 0.25, 0.8,
+                                   lambda d, f=facing: _q_ok(_infarct(qrs_waves, f, float(d[0]), iv.qrs_ms),
+                                                             iv.qrs_ms, territory), rng)  # fmt: skip
+                if depth is not None:
+                    break
             if depth is None:
                 return None
             qrs_waves = _infarct(qrs_waves, facing, depth, iv.qrs_ms)
@@ -479,6 +485,8 @@ def _plan_realised(plan: F.Plan, found: dict[str, tuple[str, ...]]) -> bool:
         key = {"early": F.ST_ELEVATION, "middle": F.Q_WAVES, "old": F.Q_WAVES}[plan.mi_stage or "old"]
         if len(territory & set(found[key])) * 2 < len(territory):
             return False
+        if not bbb and len(set(found[F.Q_WAVES]) - territory) > 1:
+            return False  # the Q waves must point at the named territory
         if plan.mi_stage == "middle" and len(territory & set(found[F.T_INVERSION])) * 2 < len(territory):
             return False
     if (plan.mi_territory is None or plan.mi_stage == "early") and not bbb and found[F.Q_WAVES]:
