@@ -293,6 +293,19 @@ def test_real_ptbxl_records_match_wfdb_and_the_database(real_samples: Path, tmp_
     assert all(isinstance(parse_scp_codes(t), dict) for t in meta["scp_codes"])
 
 
+@pytest.mark.parametrize(("corpus", "missing"), [("ptbxl", "ptbxl_database.csv"),
+                                                 ("mimic-iv-ecg", "record_list.csv"),
+                                                 ("code15", "exams.csv")])
+def test_a_folder_without_the_published_layout_is_one_clear_error(corpus: str, missing: str,
+                                                                  tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["data", "prepare", corpus, "--root", str(tmp_path / "empty"),
+                                 "--out", str(tmp_path / "s"), "--workers", "1"])
+    assert result.exit_code == 1
+    assert "error:" in result.stdout and missing in result.stdout and "not found" in result.stdout
+    assert "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("corpus", ["ptbxl", "mimic-iv-ecg", "code15"])
 def test_prepare_commands_have_help(corpus: str) -> None:
     result = runner.invoke(app, ["data", "prepare", corpus, "--help"])

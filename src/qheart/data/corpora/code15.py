@@ -95,6 +95,7 @@ def list_chunks(root: Path, chunk_size: int, limit: int | None) -> Iterator[pd.D
 
 
 def count(root: Path, limit: int | None) -> int:
+    require_file(root / EXAMS)  # the layout check comes first, before any HDF5 is opened
     n = sum(int((_exam_ids(f) != PADDING_EXAM_ID).sum()) for f in hdf5_files(root))
     return n if limit is None else min(n, limit)
 
