@@ -98,6 +98,7 @@ def test_sigkill_midway_then_rerun_equals_uninterrupted_run(ptbxl_corpus: Path,
     with pytest.raises(Exception, match="not finished"):
         SignalStore(resumed)
 
+    args[args.index("--workers") + 1] = "1"  # resuming with other workers changes nothing
     rerun = subprocess.run(_cli(*args), capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     assert "finished chunk(s) from an earlier run kept" in rerun.stdout
@@ -271,7 +272,7 @@ def test_real_ptbxl_records_match_wfdb_and_the_database(real_samples: Path, tmp_
 
     root = real_samples / "ptb-xl"
     result = runner.invoke(app, ["data", "prepare", "ptbxl", "--root", str(root),
-                                 "--out", str(tmp_path / "s"), "--workers", "2",
+                                 "--out", str(tmp_path / "s"), "--workers", "1",
                                  "--chunk-size", "32"])
     assert result.exit_code == 0, result.output
     store = SignalStore(tmp_path / "s")
