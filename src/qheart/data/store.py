@@ -15,10 +15,11 @@ Layout of a store folder (written by `StoreWriter`, read by `SignalStore`):
 Every file is written to a temporary name in the same folder and moved into place with
 `os.replace`, which is atomic: a run killed at any instant leaves either the whole file or no
 file, never half of one. Leftover temporaries are removed when a writer opens the folder.
-Chunk files are not fsynced (that cost ~40 % of the writer's time here); instead a chunk only
-counts as finished when its .npy has exactly the size its header promises and its .parquet ends
-with the Parquet magic, so a chunk that a power loss left empty or short is simply redone. The
-final metadata.parquet, skipped.csv and store.json are fsynced.
+Chunk files are not fsynced (that was about a third of the writer's time per chunk here);
+instead a chunk only counts as finished when its .npy has exactly the size its header promises
+and its .parquet ends with the Parquet magic, so a chunk that a power loss left empty or short
+is redone (on ext4's default ordered journaling a file never shows its new size before its
+data). The final metadata.parquet, skipped.csv and store.json are fsynced.
 
 Chunks are numbered by position in the (sorted, deterministic) job list, so an interrupted run
 resumes by skipping finished chunks and ends with the same store as an uninterrupted one.
