@@ -12,13 +12,17 @@ Two corpora of unit vectors, generated chunk by chunk (never two full copies in 
 
 Indexes are made by the product's own factory (qheart.retrieval.factory), so "ivf" here is the
 approximate configuration `qheart index build` uses: `auto` picks it above 1M vectors, and
-`--index-type ivf` picks it at any size. Memory is resident-set growth while building.
+`--index-type ivf` picks it at any size. "mem GB" is the index as FAISS serialises it (all of
+it stays in RAM for search); "RSS+ GB" is resident-set growth while building. Speed-ups are
+exact time / approximate time, for batched search and for one query at a time.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -29,6 +33,15 @@ import numpy as np
 from qheart.retrieval.factory import IndexConfig, apply_search_params, create_index, plan_index
 
 CHUNK = 50_000
+
+
+def index_gb(index: faiss.Index) -> float:
+    """Size of the index as FAISS writes it: vectors/codes, ids, centroids, graph — all of which
+    search keeps in memory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "index.faiss")
+        faiss.write_index(index, path)
+        return os.path.getsize(path) / 1e9
 
 
 def rss_gb() -> float:
@@ -88,13 +101,16 @@ class Result:
     name: str
     build_s: float
     memory_gb: float
+    """Serialized index size (what search holds in RAM)."""
+    rss_gb: float
+    """Resident-set growth while building (includes allocator slack and training buffers)."""
     batch_ms: float
     single_ms: float
     recall: float
     ids: np.ndarray
 
 
-def build(corpus: Corpus, config: IndexConfig) -> tuple[faiss.Index, str, float, float]:
+def build(corpus: Corpus, config: IndexConfig) -> tuple[faiss.Index, str, float, float, float]:
     plan = plan_index(config, corpus.n, corpus.dim)
     before, start = rss_gb(), time.perf_counter()
     index = create_index(plan, corpus.dim, config)
@@ -103,7 +119,8 @@ def build(corpus: Corpus, config: IndexConfig) -> tuple[faiss.Index, str, float,
         gc.collect()
     for chunk in corpus.chunks():
         index.add(chunk)
-    return index, plan.factory, time.perf_counter() - start, rss_gb() - before
+    seconds, grown = time.perf_counter() - start, rss_gb() - before
+    return index, plan.factory, seconds, index_gb(index), grown
 
 
 def measure(index: faiss.Index, queries: np.ndarray, k: int, singles: int) -> tuple[float, float, np.ndarray]:
@@ -125,9 +142,9 @@ def recall_at(ids: np.ndarray, exact: np.ndarray) -> float:
 
 def run_corpus(corpus: Corpus, approx: list[str], args: argparse.Namespace) -> list[Result]:
     queries = corpus.queries(args.queries)
-    exact, factory, build_s, mem = build(corpus, IndexConfig(index_type="flat"))
+    exact, factory, build_s, mem, rss = build(corpus, IndexConfig(index_type="flat"))
     batch_ms, single_ms, truth = measure(exact, queries, args.k, args.singles)
-    results = [Result(f"exact {factory}", build_s, mem, batch_ms, single_ms, 1.0, truth)]
+    results = [Result(f"exact {factory}", build_s, mem, rss, batch_ms, single_ms, 1.0, truth)]
     print(f"  {results[-1].name}: built in {build_s:.1f}s", flush=True)
     for kind in approx:
         config = IndexConfig(index_type=kind)
@@ -135,18 +152,18 @@ def run_corpus(corpus: Corpus, approx: list[str], args: argparse.Namespace) -> l
             config = replace(config, nprobe=args.nprobe)
         if args.nlist:
             config = replace(config, nlist=args.nlist)
-        index, factory, build_s, mem = build(corpus, config)
+        index, factory, build_s, mem, rss = build(corpus, config)
         batch_ms, single_ms, ids = measure(index, queries, args.k, args.singles)
         plan = plan_index(config, corpus.n, corpus.dim)
-        results.append(Result(f"{kind} {factory} {plan.search_params}", build_s, mem, batch_ms,
-                              single_ms, recall_at(ids, truth), ids))
+        results.append(Result(f"{kind} {factory} {plan.search_params}", build_s, mem, rss,
+                              batch_ms, single_ms, recall_at(ids, truth), ids))
         print(f"  {results[-1].name}: built in {build_s:.1f}s, recall@{args.k} "
               f"{results[-1].recall:.3f}", flush=True)
         for nprobe in args.sweep_nprobe:
             apply_search_params(index, {**plan.search_params, "nprobe": nprobe})
             b_ms, s_ms, ids = measure(index, queries, args.k, args.singles)
-            results.append(Result(f"  └ same, nprobe={nprobe}", float("nan"), float("nan"), b_ms,
-                                  s_ms, recall_at(ids, truth), ids))
+            results.append(Result(f"  └ same, nprobe={nprobe}", float("nan"), float("nan"),
+                                  float("nan"), b_ms, s_ms, recall_at(ids, truth), ids))
         del index
         gc.collect()
     del exact
@@ -157,7 +174,7 @@ def run_corpus(corpus: Corpus, approx: list[str], args: argparse.Namespace) -> l
 def print_table(title: str, results: list[Result], k: int) -> None:
     base = results[0]
     print(f"\n{title}")
-    header = (f"{'index':<58} {'build s':>8} {'mem GB':>7} {'ms/q batch':>10} "
+    header = (f"{'index':<58} {'build s':>8} {'mem GB':>7} {'RSS+ GB':>7} {'ms/q batch':>10} "
               f"{'ms/q single':>11} {f'recall@{k}':>9} {'speed-up b/s':>13} {'mem ratio':>9}")
     print(header)
     print("-" * len(header))
@@ -166,7 +183,8 @@ def print_table(title: str, results: list[Result], k: int) -> None:
         ratio = f"{r.memory_gb / base.memory_gb:.2f}" if np.isfinite(r.memory_gb) else ""
         build_s = f"{r.build_s:.1f}" if np.isfinite(r.build_s) else ""
         mem = f"{r.memory_gb:.2f}" if np.isfinite(r.memory_gb) else ""
-        print(f"{r.name:<58} {build_s:>8} {mem:>7} {r.batch_ms:>10.3f} {r.single_ms:>11.2f} "
+        rss = f"{r.rss_gb:.2f}" if np.isfinite(r.rss_gb) else ""
+        print(f"{r.name:<58} {build_s:>8} {mem:>7} {rss:>7} {r.batch_ms:>10.3f} {r.single_ms:>11.2f} "
               f"{r.recall:>9.3f} {speed:>13} {ratio:>9}")
 
 
