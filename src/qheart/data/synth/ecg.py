@@ -29,7 +29,7 @@ from qheart.data.synth.vcg import LEAD_MATRIX, Wave, frontal_direction, render_w
 DT_MS = 1000.0 / SAMPLE_RATE_HZ
 PRE_MS = 400.0
 """A beat template starts this long before its QRS onset (room for the longest P + PR)."""
-MAX_ATTEMPTS = 40
+MAX_ATTEMPTS = 30
 
 
 class SynthesisError(RuntimeError):
@@ -109,7 +109,7 @@ def realise(plan: F.Plan, rng: np.random.Generator) -> tuple[F.Plan, Rhythm, Int
     """Draw rhythm, intervals and waves until the measured beat carries the plan unambiguously.
 
     About 5 % of plans combine findings no draw realises cleanly (e.g. voltage criteria with an
-    extreme axis); they lose their optional findings after 40 tries. Labels always describe the
+    extreme axis); they lose their optional findings after 30 tries. Labels always describe the
     ECG actually drawn.
     """
     for attempt in range(3 * MAX_ATTEMPTS):

@@ -36,7 +36,7 @@ LVH = "left ventricular hypertrophy"
 LONG_QT = "long qt-interval"
 MI_TERRITORY_LEADS: dict[str, tuple[str, ...]] = {
     "inferior": ("II", "III", "aVF"),
-    "anterior": ("V2", "V3", "V4"),
+    "anterior": ("V1", "V2", "V3", "V4"),
     "anteroseptal": ("V1", "V2", "V3"),
     "lateral": ("I", "aVL", "V5", "V6"),
     "anterolateral": ("I", "aVL", "V3", "V4", "V5", "V6"),
