@@ -181,6 +181,11 @@ def _infarct(
     amp = float(np.linalg.norm(waves[1].vector))
     sigma = 0.1 * qrs
     out = [Wave(2.5 * sigma, sigma, -depth * amp * facing)]
+    if facing[2] > -0.5:
+        # A scar away from the anterior wall leaves the septum's anterior force: r in V1-V3 stays.
+        septal = waves[0].vector
+        kept = np.array([0.0, 0.0, min(float(septal[2]), 0.0)])
+        out.append(Wave(waves[0].center_ms, waves[0].sigma_rise_ms, kept))
     for wave in waves[1:]:
         along = float(wave.vector @ facing)
         vector = wave.vector - 0.9 * max(along, 0.0) * facing
