@@ -180,3 +180,37 @@ def test_cli_help(command: str) -> None:
     result = CliRunner().invoke(app, [command, "--help"])
     assert result.exit_code == 0, result.output
     assert "--data" in result.output
+
+
+def test_schedule_warms_up_decays_and_fits_a_time_budget() -> None:
+    schedule = pt.WarmupCosine(warmup=10, total=100)
+    assert schedule(0) < schedule(5) < schedule(9) <= 1.0
+    assert schedule(10) == pytest.approx(1.0) and schedule(100) == pytest.approx(0.0)
+    assert schedule(55) == pytest.approx(0.5)
+    config = tiny_config(max_steps=1000, warmup_fraction=0.1)
+    # 20 steps done at 2 s/step with 60 s left: 30 more fit, so the cosine ends at step 50.
+    pt.fit_horizon(schedule, config, step=20, seconds_left=60.0, seconds_per_step=2.0)
+    assert schedule.total == 50
+    pt.fit_horizon(schedule, config, step=20, seconds_left=1e9, seconds_per_step=0.1)
+    assert schedule.total == 1000  # never beyond max_steps
+    early = pt.WarmupCosine(warmup=100, total=1000)
+    pt.fit_horizon(early, config, step=10, seconds_left=90.0, seconds_per_step=1.0)
+    assert early.total == 100 and early.warmup == 10  # warm-up shrinks with the horizon
+
+
+def test_statement_pooling_embeds_each_statement_once() -> None:
+    seen: list[str] = []
+
+    def encode(texts: list[str]) -> torch.Tensor:
+        seen.extend(texts)
+        return fake_report_encoder(texts)
+
+    reports = ["sinus rhythm. normal ecg", "sinus rhythm. left axis deviation", "normal ecg"]
+    emb = pt.embed_reports(reports, encode, "statements")
+    assert sorted(seen) == ["left axis deviation", "normal ecg", "sinus rhythm"]
+    parts = fake_report_encoder(["sinus rhythm", "normal ecg"])
+    torch.testing.assert_close(emb[0], torch.nn.functional.normalize(parts.sum(0), dim=0))
+    torch.testing.assert_close(emb[2], parts[1])
+    full = pt.embed_reports(reports, fake_report_encoder, "full")
+    torch.testing.assert_close(full, fake_report_encoder(reports))
+    assert pt.split_statements("a.  b; c\nd.") == ["a", "b", "c", "d"]

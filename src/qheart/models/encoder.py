@@ -116,18 +116,19 @@ class EncoderConfig:
 ENCODER_PRESETS: dict[str, dict] = {
     "paper": {},
     # 2 CPU cores: a narrow conv stack with a stride-4 first layer (32 samples = 64 ms per step,
-    # 156 steps for 10 s) and a small transformer, so a step of 128 ECGs takes about a second.
+    # 156 steps for 10 s) and a 64-wide transformer. Measured on the shared 2-core machine, 64-wide
+    # did about 2.5× the steps of 128-wide in the same 5 minutes and reached a higher zero-shot AUC.
     "cpu-small": {
         "conv_layers": ((32, 4, 4), (64, 2, 2), (128, 2, 2), (128, 2, 2)),
         "conv_groups": 8,
-        "d_model": 128,
+        "d_model": 64,
         "n_layers": 3,
         "n_heads": 4,
-        "ffn_dim": 256,
+        "ffn_dim": 128,
         "pos_conv_kernel": 16,
         "pos_conv_groups": 8,
         "dropout": 0.0,
-        "embed_dim": 128,
+        "embed_dim": 64,
     },
 }
 

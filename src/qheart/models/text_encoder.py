@@ -79,12 +79,15 @@ class TextEncoder(nn.Module):
         """Embed many texts without gradients: (N, dim) float32 on CPU."""
         from tqdm.auto import tqdm
 
-        out = []
+        texts = list(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths, less padding
+        out = torch.zeros(len(texts), self.dim)
         starts = range(0, len(texts), batch_size)
         with torch.no_grad():
             for start in tqdm(starts, desc="text embeddings", disable=not progress):
-                out.append(self(texts[start : start + batch_size]).float().cpu())
-        return torch.cat(out) if out else torch.zeros(0, self.dim)
+                rows = order[start : start + batch_size]
+                out[rows] = self([texts[i] for i in rows]).float().cpu()
+        return out
 
 
 class TextHead(nn.Module):

