@@ -23,7 +23,8 @@ def test_build_search_precompute_evaluate(tmp_path: Path) -> None:
     store = write_store(tmp_path / "store", codes,
                         findings=[[f"finding {label}"] for label in labels],
                         splits=["test" if i % 3 == 0 else "train" for i in range(18)])
-    encoder = ECGEncoder(EncoderConfig.from_name("cpu-small")).save_pretrained(tmp_path / "enc")
+    config = EncoderConfig.from_name("cpu-small")
+    encoder = ECGEncoder(config).save_pretrained(tmp_path / "enc")
     out = tmp_path / "idx"
 
     result = runner.invoke(app, ["index", "build", "--data", str(store.root), "--encoder",
@@ -31,7 +32,7 @@ def test_build_search_precompute_evaluate(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "indexed 18 ECGs" in result.output
     retriever = Retriever.load(out)
-    assert retriever.dim == 128
+    assert retriever.dim == config.embed_dim
     assert retriever.manifest["encoder"]["path"] == str(encoder.resolve())
 
     ecg = tmp_path / "query.npy"
