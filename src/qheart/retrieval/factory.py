@@ -6,8 +6,8 @@ right on every corpus. Measured at 1M × 768 on 2 shared CPU cores (benchmarks/b
 3.1 GB, ~25 ms per query in batches (fine for `qheart index precompute`), ~0.4 s for one query
 alone. Above the threshold `auto` picks an inverted-file index (`ivf`: same memory, ~8 ms per
 query alone, recall@3 1.0 on clustered vectors but 0.11 on uniformly random ones, where no
-index can prune), or, when the flat vectors would not fit `max_memory_gb`, IVF with product-quantised codes
-re-ranked by 8-bit scalar codes (`ivfpq`). HNSW is available on request; during development it
+index can prune), or, when the flat vectors would not fit `max_memory_gb`, IVF with
+product-quantised codes re-ranked by 8-bit scalar codes (`ivfpq`). HNSW is available on request; during development it
 took 2 min to build 100k × 768 on 2 cores (IVF: 20 s) and reached recall@3 0.70 at efSearch
 1024 on random vectors, no better than IVF.
 """
