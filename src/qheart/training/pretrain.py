@@ -332,7 +332,7 @@ def fit_horizon(schedule: WarmupCosine, config: PretrainConfig, step: int, secon
     """Make the cosine end when the time budget does: total = steps that still fit (capped by
     max_steps); warm-up shrinks with it while it is not over yet."""
     fits = step + int(max(seconds_left, 0.0) / max(seconds_per_step, 1e-6))
-    schedule.total = max(min(config.max_steps, fits), step + 1)
+    schedule.total = max(min(config.max_steps, fits), step)
     if step < schedule.warmup:
         schedule.warmup = max(min(schedule.warmup, round(config.warmup_fraction * schedule.total)),
                               step)
