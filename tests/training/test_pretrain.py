@@ -13,14 +13,15 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 import qheart.training.pretrain as pt
+import qheart.training.pretrain_data as ptd
 from qheart.cli import app
 from qheart.data.store import StoreWriter
 from qheart.models.encoder import ECGEncoder, EncoderConfig
-from qheart.training.pretrain import (
-    PretrainConfig,
+from qheart.training.pretrain import pretrain
+from qheart.training.pretrain_config import PretrainConfig
+from qheart.training.pretrain_data import (
     PretrainData,
     batch_indices,
-    pretrain,
     random_lead_mask,
     random_step_mask,
 )
@@ -81,7 +82,7 @@ def test_benchmark_folder_uses_train_split_and_corpus(tmp_path) -> None:
     assert sorted(np.unique(data.items[:, 0])) == [0, 1]
     assert data.signals(np.array([0, 13, 0])).shape == (3, 12, 5000)
     assert data.report_keys[0] == "sinus rhythm. normal ecg"  # row 1: "Sinus rhythm.  Normal ECG"
-    assert pt.normalise_report(REPORTS[0]) == pt.normalise_report(REPORTS[1])
+    assert ptd.normalise_report(REPORTS[0]) == ptd.normalise_report(REPORTS[1])
 
 
 def test_batches_cover_each_item_once_per_epoch() -> None:
@@ -206,11 +207,11 @@ def test_statement_pooling_embeds_each_statement_once() -> None:
         return fake_report_encoder(texts)
 
     reports = ["sinus rhythm. normal ecg", "sinus rhythm. left axis deviation", "normal ecg"]
-    emb = pt.embed_reports(reports, encode, "statements")
+    emb = ptd.embed_reports(reports, encode, "statements")
     assert sorted(seen) == ["left axis deviation", "normal ecg", "sinus rhythm"]
     parts = fake_report_encoder(["sinus rhythm", "normal ecg"])
     torch.testing.assert_close(emb[0], torch.nn.functional.normalize(parts.sum(0), dim=0))
     torch.testing.assert_close(emb[2], parts[1])
-    full = pt.embed_reports(reports, fake_report_encoder, "full")
+    full = ptd.embed_reports(reports, fake_report_encoder, "full")
     torch.testing.assert_close(full, fake_report_encoder(reports))
-    assert pt.split_statements("a.  b; c\nd.") == ["a", "b", "c", "d"]
+    assert ptd.split_statements("a.  b; c\nd.") == ["a", "b", "c", "d"]

@@ -29,8 +29,9 @@ def pretrain(
     """Pre-train the ECG encoder on ECG–report pairs (SigLIP + masked ECG modelling)."""
     from rich import print as rprint
 
-    from qheart.training.pretrain import PretrainConfig, PretrainData
     from qheart.training.pretrain import pretrain as run
+    from qheart.training.pretrain_config import PretrainConfig
+    from qheart.training.pretrain_data import PretrainData
 
     overrides = {k: v for k, v in {"max_steps": steps, "batch_size": batch_size, "lr": lr,
                                    "text_encoder": text_encoder, "seed": seed}.items()

@@ -1,0 +1,181 @@
+"""What pre-training reads: ECG–report pairs from signal stores, seeded batches and masks, and
+the cached frozen text-encoder embeddings of the reports."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from qheart.data.store import SignalStore
+from qheart.models.text_encoder import TextEncoder
+from qheart.training.pretrain_config import PretrainConfig
+
+ReportEncoder = Callable[[list[str]], torch.Tensor]
+"""texts → (N, dim) embeddings (the frozen text encoder's `encode`, or a stand-in)."""
+
+REPORT_CACHE = "report_embeddings.safetensors"
+
+# ----------------------------------------------------------------------------- data
+
+
+def normalise_report(text: str) -> str:
+    """Case- and whitespace-insensitive key: two reports with the same key are duplicates."""
+    return " ".join(str(text).lower().replace(";", ".").split()).strip(" .")
+
+
+@dataclass
+class PretrainData:
+    """ECG–report pairs drawn from one or more signal stores."""
+
+    stores: list[SignalStore]
+    """The stores the rows point into."""
+    items: np.ndarray
+    """(N, 2) int64: (store index, row) per pair."""
+    report_keys: list[str]
+    """Normalised report per pair (see `normalise_report`)."""
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @classmethod
+    def from_stores(cls, stores: list[SignalStore], splits: dict[int, set[str] | None]) -> PretrainData:
+        """Pairs of every row with a non-empty report (and, per store, a `split` in the set)."""
+        items, keys = [], []
+        for index, store in enumerate(stores):
+            meta = store.metadata
+            keep = meta["report"].fillna("").str.strip() != ""
+            wanted = splits.get(index)
+            if wanted is not None and "split" in meta.columns:
+                keep &= meta["split"].isin(wanted)
+            rows = np.flatnonzero(keep.to_numpy())
+            items += [(index, int(r)) for r in rows]
+            keys += [normalise_report(t) for t in meta["report"].to_numpy()[rows]]
+        if not items:
+            raise ValueError(f"no ECG–report pairs in {[str(s.root) for s in stores]}")
+        return cls(stores, np.asarray(items, dtype=np.int64), keys)
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> PretrainData:
+        """A store folder (all rows), or a benchmark folder: `store/` (train split) + `corpus/`."""
+        path = Path(path)
+        if (path / "store.json").is_file():
+            return cls.from_stores([SignalStore(path)], {0: None})
+        stores, splits = [], {}
+        if (path / "store" / "store.json").is_file():
+            stores.append(SignalStore(path / "store"))
+            splits[0] = {"train"}
+        if (path / "corpus" / "store.json").is_file():
+            splits[len(stores)] = None
+            stores.append(SignalStore(path / "corpus"))
+        if not stores:
+            raise FileNotFoundError(f"{path}: neither a signal store nor a folder with store/ or corpus/")
+        return cls.from_stores(stores, splits)
+
+    def signals(self, indices: np.ndarray) -> np.ndarray:
+        """(B, 12, n) float32 for item indices, read store by store."""
+        pairs = self.items[indices]
+        out: np.ndarray | None = None
+        for store_index in np.unique(pairs[:, 0]):
+            where = np.flatnonzero(pairs[:, 0] == store_index)
+            block = self.stores[store_index].signals(pairs[where, 1])  # (b, 12, n)
+            if out is None:
+                out = np.empty((len(pairs), *block.shape[1:]), dtype=np.float32)
+            out[where] = block
+        assert out is not None
+        return out
+
+
+def batch_indices(n_items: int, batch_size: int, step: int, seed: int) -> np.ndarray:
+    """Item indices of the batch at `step`: a fresh permutation per epoch, last partial batch
+    dropped, so the sequence depends only on (n_items, batch_size, seed)."""
+    per_epoch = max(n_items // batch_size, 1)
+    epoch, position = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(n_items)
+    return order[position * batch_size : (position + 1) * batch_size]
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The RNG for one step's masks and crops (independent of how the run was interrupted)."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def random_lead_mask(batch: int, n_leads: int, prob: float, generator: torch.Generator) -> torch.Tensor:
+    """(B, L) bool, True = hidden; each lead independently with `prob`, never all of them."""
+    mask = torch.rand(batch, n_leads, generator=generator) < prob
+    keep = torch.randint(n_leads, (batch,), generator=generator)
+    mask[torch.arange(batch), keep] &= ~mask.all(dim=1)  # all hidden → reveal one random lead
+    return mask
+
+
+def random_step_mask(batch: int, n_steps: int, prob: float, span: int,
+                     generator: torch.Generator) -> torch.Tensor:
+    """(B, T) bool span mask (wav2vec 2.0 style): start spans with prob/span, each `span` long."""
+    starts = torch.rand(batch, n_steps, generator=generator) < prob / span
+    mask = torch.zeros(batch, n_steps + span, dtype=torch.bool)
+    for offset in range(span):
+        mask[:, offset : offset + n_steps] |= starts
+    return mask[:, :n_steps]
+
+
+def random_crop(signals: np.ndarray, length: int | None, generator: torch.Generator) -> np.ndarray:
+    """(B, L, n) → (B, L, length) at a random offset per ECG (no-op for None)."""
+    if length is None or length >= signals.shape[-1]:
+        return signals
+    offsets = torch.randint(signals.shape[-1] - length + 1, (len(signals),), generator=generator)
+    return np.stack([s[:, o : o + length] for s, o in zip(signals, offsets.tolist(), strict=True)])
+
+
+# ----------------------------------------------------------------------------- report cache
+
+
+def split_statements(report: str) -> list[str]:
+    """A (normalised) report's statements: machine reports print one per line/sentence."""
+    parts = [p.strip(" .") for p in re.split(r"\.\s+|\n|;", report)]
+    return [p for p in parts if p] or [report]
+
+
+def embed_reports(reports: list[str], encode: ReportEncoder, pooling: str) -> torch.Tensor:
+    """(U, dim) unit embeddings of unique reports. "statements": the mean of the report's
+    statement embeddings — each unique statement is embedded once (far fewer and shorter texts
+    than whole reports), and a one-finding prompt lands near every report stating it.
+    "full": the text encoder on the whole report."""
+    if pooling == "full":
+        return F.normalize(encode(reports).float(), dim=-1)
+    per_report = [split_statements(r) for r in reports]
+    statements = sorted({s for parts in per_report for s in parts})
+    index = {s: i for i, s in enumerate(statements)}
+    embedded = encode(statements).float()  # (S, dim)
+    rows = torch.tensor([index[s] for parts in per_report for s in parts])
+    owner = torch.repeat_interleave(torch.tensor([len(p) for p in per_report]))
+    summed = torch.zeros(len(reports), embedded.shape[1]).index_add_(0, owner, embedded[rows])
+    return F.normalize(summed, dim=-1)
+
+
+def cached_report_embeddings(data: PretrainData, config: PretrainConfig, out: Path, *,
+                             report_encoder: ReportEncoder | None = None,
+                             log: bool = True) -> tuple[torch.Tensor, np.ndarray]:
+    """Embed every unique normalised report once; returns (U, dim) embeddings and, per pair, the
+    row of its report. Cached in `out` so a resumed run never re-runs the text encoder.
+    `report_encoder` replaces the named text encoder (tests use a tiny deterministic one)."""
+    from safetensors.torch import load_file, save_file
+
+    unique, inverse = np.unique(np.asarray(data.report_keys, dtype=object), return_inverse=True)
+    path, meta_path = out / REPORT_CACHE, out / (REPORT_CACHE + ".json")
+    meta = {"text_encoder": config.text_encoder, "pooling": config.report_pooling,
+            "reports": unique.tolist()}
+    if path.is_file() and meta_path.is_file() and json.loads(meta_path.read_text()) == meta:
+        return load_file(str(path))["embeddings"], inverse
+    if report_encoder is None:
+        text_model = TextEncoder(config.text_encoder)
+        report_encoder = lambda texts: text_model.encode(texts, progress=log)  # noqa: E731
+    embeddings = embed_reports(unique.tolist(), report_encoder, config.report_pooling)
+    save_file({"embeddings": embeddings.contiguous()}, str(path))
+    meta_path.write_text(json.dumps(meta))
+    return embeddings, inverse
