@@ -4,6 +4,7 @@ qheart.evaluation.zero_shot (imported inside the commands so `qheart --help` sta
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +43,8 @@ def pretrain(
         config = PretrainConfig.from_name(preset, **overrides)
     result = run(config, PretrainData.from_path(data), out, resume=resume,
                  max_minutes=max_minutes)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only the main process reports
+        return
     state = "finished" if result.finished else "stopped early (resume with --resume)"
     last = result.history[-1] if result.history else {}
     rprint(f"[bold]{state}[/bold] at step {result.step}/{config.max_steps}"
