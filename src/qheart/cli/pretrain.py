@@ -47,7 +47,7 @@ def pretrain(
         return
     state = "finished" if result.finished else "stopped early (resume with --resume)"
     last = result.history[-1] if result.history else {}
-    rprint(f"[bold]{state}[/bold] at step {result.step}/{config.max_steps}"
+    rprint(f"[bold]{state}[/bold] at step {result.step} (cap {config.max_steps})"
            + (f", loss {last['loss']:.4f}" if last else "") + f"; encoder in {out / 'encoder'}")
 
 
