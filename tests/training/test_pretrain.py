@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 import qheart.training.pretrain as pt
 import qheart.training.pretrain_data as ptd
+import qheart.training.schedule as sched
 from qheart.cli import app
 from qheart.data.store import StoreWriter
 from qheart.models.encoder import ECGEncoder, EncoderConfig
@@ -115,7 +116,7 @@ def test_run_exports_encoder_head_curve_and_config(store_dir, tmp_path) -> None:
                  "loss_curve.png", "pretrain_config.json", "checkpoint/state.json",
                  "checkpoint/model.safetensors", "report_embeddings.safetensors"):
         assert (out / name).is_file(), name
-    saved = PretrainConfig.from_dict(json.loads((out / "pretrain_config.json").read_text()))
+    saved = PretrainConfig.from_file(out / "pretrain_config.json")
     assert saved == tiny_config()
     assert ECGEncoder.from_pretrained(out / "encoder").config == TINY_ENCODER
     assert all(np.isfinite(h["loss"]) for h in result.history)
@@ -184,18 +185,18 @@ def test_cli_help(command: str) -> None:
 
 
 def test_schedule_warms_up_decays_and_fits_a_time_budget() -> None:
-    schedule = pt.WarmupCosine(warmup=10, total=100)
+    schedule = sched.WarmupCosine(warmup=10, total=100)
     assert schedule(0) < schedule(5) < schedule(9) <= 1.0
     assert schedule(10) == pytest.approx(1.0) and schedule(100) == pytest.approx(0.0)
     assert schedule(55) == pytest.approx(0.5)
-    config = tiny_config(max_steps=1000, warmup_fraction=0.1)
+    budget = {"max_steps": 1000, "warmup_fraction": 0.1}
     # 20 steps done at 2 s/step with 60 s left: 30 more fit, so the cosine ends at step 50.
-    pt.fit_horizon(schedule, config, step=20, seconds_left=60.0, seconds_per_step=2.0)
+    sched.fit_horizon(schedule, **budget, step=20, seconds_left=60.0, seconds_per_step=2.0)
     assert schedule.total == 50
-    pt.fit_horizon(schedule, config, step=20, seconds_left=1e9, seconds_per_step=0.1)
+    sched.fit_horizon(schedule, **budget, step=20, seconds_left=1e9, seconds_per_step=0.1)
     assert schedule.total == 1000  # never beyond max_steps
-    early = pt.WarmupCosine(warmup=100, total=1000)
-    pt.fit_horizon(early, config, step=10, seconds_left=90.0, seconds_per_step=1.0)
+    early = sched.WarmupCosine(warmup=100, total=1000)
+    sched.fit_horizon(early, **budget, step=10, seconds_left=90.0, seconds_per_step=1.0)
     assert early.total == 100 and early.warmup == 10  # warm-up shrinks with the horizon
 
 
@@ -215,3 +216,26 @@ def test_statement_pooling_embeds_each_statement_once() -> None:
     full = ptd.embed_reports(reports, fake_report_encoder, "full")
     torch.testing.assert_close(full, fake_report_encoder(reports))
     assert ptd.split_statements("a.  b; c\nd.") == ["a", "b", "c", "d"]
+
+
+def test_resume_never_unpickles_and_refuses_another_config(store_dir, tmp_path) -> None:
+    from qheart.config import ConfigError
+
+    from .test_checkpoint import plant_pickles
+
+    out = tmp_path / "run"
+    run(tiny_config(), store_dir, out, stop_after=2)
+    plant_pickles(out / "checkpoint", tmp_path / "pwned")
+    with pytest.raises(ConfigError, match=r"differing fields: lr"):
+        run(tiny_config(lr=0.5), store_dir, out, resume=True)
+    result = run(tiny_config(), store_dir, out, resume=True)
+    assert result.finished and not (tmp_path / "pwned").exists()
+    info = json.loads((out / "run.json").read_text())
+    assert info["step"] == 6 and info["seed"] == 0 and info["qheart_version"]
+
+
+def test_resume_with_nothing_to_resume_is_an_error(store_dir, tmp_path) -> None:
+    from qheart.training.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        run(tiny_config(), store_dir, tmp_path / "empty", resume=True)

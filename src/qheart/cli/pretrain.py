@@ -37,8 +37,10 @@ def pretrain(
     overrides = {k: v for k, v in {"max_steps": steps, "batch_size": batch_size, "lr": lr,
                                    "text_encoder": text_encoder, "seed": seed}.items()
                  if v is not None}
-    if resume and (out / "pretrain_config.json").is_file():  # a resumed run keeps its config
-        config = PretrainConfig.from_dict(json.loads((out / "pretrain_config.json").read_text()))
+    saved = out / "pretrain_config.json"
+    if resume and saved.is_file():  # a resumed run keeps its config; a changed flag is refused
+        config = PretrainConfig.from_file(saved)
+        config = PretrainConfig.from_dict({**config.to_dict(), **overrides})
     else:
         config = PretrainConfig.from_name(preset, **overrides)
     result = run(config, PretrainData.from_path(data), out, resume=resume,

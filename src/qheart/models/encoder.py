@@ -10,7 +10,7 @@ ET-Mapper's lead-positional skip consumes it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from qheart.config import Config
 from qheart.data.leads import N_LEADS, N_SAMPLES
 
 CONFIG_NAME = "config.json"
@@ -26,7 +27,7 @@ WEIGHTS_NAME = "model.safetensors"
 
 
 @dataclass
-class EncoderConfig:
+class EncoderConfig(Config):
     """Architecture of the ECG encoder; weights are stored separately (see `save_pretrained`)."""
 
     n_leads: int = N_LEADS
@@ -92,26 +93,6 @@ class EncoderConfig:
         """Input samples between consecutive steps (the stack's total stride)."""
         return int(np.prod([stride for _, _, stride in self.conv_layers]))
 
-    @classmethod
-    def from_name(cls, name: str) -> EncoderConfig:
-        """A named preset: "paper" (12 × 768) or "cpu-small" (pre-trains in minutes on 2 cores)."""
-        if name not in ENCODER_PRESETS:
-            raise ValueError(f"unknown encoder preset {name!r}; known: {sorted(ENCODER_PRESETS)}")
-        return cls(**ENCODER_PRESETS[name])
-
-    @classmethod
-    def from_dict(cls, data: dict) -> EncoderConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown encoder config keys: {sorted(unknown)}")
-        return cls(**data)
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["conv_layers"] = [list(layer) for layer in self.conv_layers]
-        return data
-
 
 ENCODER_PRESETS: dict[str, dict] = {
     "paper": {},
@@ -131,6 +112,7 @@ ENCODER_PRESETS: dict[str, dict] = {
         "embed_dim": 64,
     },
 }
+EncoderConfig.PRESETS = ENCODER_PRESETS
 
 
 class EncoderOutput(NamedTuple):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
+from qheart.config import Config
 from qheart.models.encoder import EncoderConfig
 from qheart.models.text_encoder import DEFAULT_TEXT_ENCODER
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(Config):
     """Hyperparameters of one pre-training run."""
 
     encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig.from_name("cpu-small"))
@@ -77,29 +78,6 @@ class PretrainConfig:
         if self.step_mask_span < 1 or self.checkpoint_every < 1 or self.log_every < 1:
             raise ValueError("step_mask_span, checkpoint_every and log_every must be ≥ 1")
 
-    @classmethod
-    def from_name(cls, name: str, **overrides: object) -> PretrainConfig:
-        """A named preset ("cpu-small" or "paper"), with optional field overrides."""
-        if name not in PRETRAIN_PRESETS:
-            raise ValueError(f"unknown pre-training preset {name!r}; known: {sorted(PRETRAIN_PRESETS)}")
-        preset = dict(PRETRAIN_PRESETS[name])
-        encoder = EncoderConfig.from_name(preset.pop("encoder"))
-        return cls(encoder=encoder, **{**preset, **overrides})
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PretrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown pre-training config keys: {sorted(unknown)}")
-        return cls(**data)
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["encoder"] = self.encoder.to_dict()
-        data["betas"] = list(self.betas)
-        return data
-
 
 PRETRAIN_PRESETS: dict[str, dict] = {
     # Tuned to learn fast on 2 CPU cores: a narrow encoder, 5 s crops (half the steps), batches of
@@ -112,3 +90,4 @@ PRETRAIN_PRESETS: dict[str, dict] = {
               "weight_decay": 0.05, "warmup_fraction": 0.02, "checkpoint_every": 2000,
               "log_every": 50},
 }
+PretrainConfig.PRESETS = PRETRAIN_PRESETS
