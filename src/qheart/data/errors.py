@@ -1,4 +1,9 @@
-"""Typed errors for bad ECG input. Every message names the file (or record) and the problem."""
+"""Typed errors for bad ECG input. Every message names the file (or record) and the problem.
+
+Every way an input can be wrong maps to one of these, so a caller (the CLI, `prepare`, the HTTP
+service) can catch `ECGError` alone and show one line; an HTTP front end can map the type to a
+status code (`InputTooLargeError` → 413, the others → 422).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,17 @@ class ECGError(ValueError):
         self.problem = problem
         super().__init__(f"{self.source}: {problem}")
 
+    def __reduce__(self):  # rebuild from (source, problem) when sent between processes
+        return (type(self), (self.source, self.problem))
+
 
 class UnreadableRecordError(ECGError):
-    """The file is missing, truncated, corrupt or its header cannot be parsed."""
+    """The file is missing, not a regular file, truncated, corrupt (checksum mismatch), of the
+    wrong kind (e.g. a .npz named .npy) or its header cannot be parsed or is inconsistent."""
+
+
+class InputTooLargeError(UnreadableRecordError):
+    """The file or array is over a documented size limit, so it is refused before it is read."""
 
 
 class UnknownFormatError(ECGError):
@@ -40,3 +53,13 @@ class FlatLeadError(ECGError):
 
 class SampleRateError(ECGError):
     """The sampling rate is missing, non-positive or implausible."""
+
+
+class AmplitudeError(ECGError):
+    """Amplitudes no ECG in millivolts has: raw ADC counts (gain not applied), microvolts or
+    volts passed as millivolts."""
+
+
+class RecordIndexError(ECGError, IndexError):
+    """A file holding several tracings was read without `index=`, or with one out of range.
+    Also an IndexError, the type an out-of-range index has always raised."""

@@ -2,8 +2,24 @@
 
 Every reader only gets the samples, the lead names, the rate and the unit out of its format, then
 hands them to `to_canonical`, the one shared path that maps lead names, validates, resamples,
-filters and crops/pads (policy in `qheart.data.signal`). Bad input raises a typed
-`qheart.data.errors.ECGError` whose message names the file and the problem.
+filters, crops/pads and checks amplitudes (policy in `qheart.data.signal`). In-memory arrays
+(the HTTP service, notebooks) enter through `read_array`, with the same checks. Bad input raises
+a typed `qheart.data.errors.ECGError` whose message names the file and the problem; no other
+exception type leaves a reader for bad input, and no reader hangs on one.
+
+The input boundary (what is checked before anything is trusted):
+- Files: a regular, non-empty file under a size limit (`qheart.data.input_files`), checked
+  before opening: no FIFO, device, folder or symlink loop ever reaches a parser.
+- Only what is used is read: the first `READ_SECONDS` (10 s + 2 s margin) of a long WFDB record
+  (wfdb `sampto`), of a .npy (memory map) and of a CSV (`nrows`); one capped tracing of HDF5.
+- WFDB: the header is parsed strictly (`qheart.data.wfdb_header`: sampling rate finite and in
+  50–10,000 Hz, gains non-zero and finite, data file sizes matching the header's lead count and
+  length), wfdb's own reading is cross-checked against it, and the header's checksums are
+  verified (`verify_checksums=False` skips that, for files known to carry wrong checksums).
+- Arrays: real numbers only (no complex, object, string, bool or structured dtypes; a .npy is
+  never unpickled), 2-D with 12 leads, finite, no flat lead, amplitudes of an ECG in mV
+  (`qheart.data.signal.check_amplitude`: raw ADC counts are refused with a hint to apply the
+  gain).
 
 Formats:
 - WFDB (`.hea` + data files; PTB-XL, MIMIC-IV-ECG, PTB Diagnostic, any rate/length/lead naming):
@@ -24,6 +40,8 @@ Formats:
 from __future__ import annotations
 
 import math
+import numbers
+import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -33,35 +51,76 @@ import numpy as np
 
 from qheart.data.errors import (
     ECGError,
+    InputTooLargeError,
     MissingLeadsError,
+    RecordIndexError,
     SampleRateError,
     UnknownFormatError,
     UnreadableRecordError,
 )
-from qheart.data.leads import LEADS, N_SAMPLES, SAMPLE_RATE_HZ, canonical_lead_name
-from qheart.data.signal import FilterConfig, apply_filters, crop_or_pad, resample, validate
+from qheart.data.input_files import (
+    MAX_CSV_BYTES,
+    MAX_NPY_BYTES,
+    check_regular_file,
+    human_bytes,
+    open_regular_file,
+)
+from qheart.data.leads import LEADS, N_LEADS, N_SAMPLES, SAMPLE_RATE_HZ, canonical_lead_name
+from qheart.data.signal import (
+    MAX_SAMPLE_RATE_HZ,
+    MIN_SAMPLE_RATE_HZ,
+    READ_SECONDS,
+    FilterConfig,
+    apply_filters,
+    check_amplitude,
+    check_sample_rate,
+    crop_or_pad,
+    read_window,
+    resample,
+    validate,
+)
 
-MIN_SAMPLE_RATE_HZ = 50.0
-"""Below this the QRS complex (10–40 Hz content) is not represented; PTB-XL's 100 Hz still is."""
-MAX_SAMPLE_RATE_HZ = 20_000.0
+__all__ = [
+    "CHECKSUM_MAX_BYTES",
+    "CODE15_LEADS",
+    "CODE15_SAMPLE_RATE_HZ",
+    "MAX_SAMPLE_RATE_HZ",
+    "MAX_TRACING_SAMPLES",
+    "MIN_SAMPLE_RATE_HZ",
+    "READ_SECONDS",
+    "Code15Tracing",
+    "iter_code15",
+    "lead_indices",
+    "read_array",
+    "read_code15",
+    "read_csv",
+    "read_ecg",
+    "read_npy",
+    "read_wfdb",
+    "strip_zero_padding",
+    "to_canonical",
+]  # fmt: skip
 
 CODE15_LEADS: tuple[str, ...] = (
     "DI", "DII", "DIII", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6",
 )  # fmt: skip
 CODE15_SAMPLE_RATE_HZ = 400.0
 
+CHECKSUM_MAX_BYTES = 256 << 20
+"""A record whose used data files exceed this (≈ 3 h of 12 leads at 1 kHz, 16 bit) is read
+without checksum verification: the checksum covers every sample, and reading a multi-GB record
+whole to verify it would cost what `sampto` saves. Shorter records are verified in full."""
+MAX_TRACING_SAMPLES = 1 << 20
+"""Samples per HDF5 tracing (CODE-15: 4096); a larger declared shape is refused unread."""
+MAX_HDF5_CHUNK_BYTES = 64 << 20
+"""An HDF5 storage chunk is decompressed whole to read any tracing in it: bound that cost."""
+_HDF5_BLOCK_BYTES = 64 << 20
+
 Filters = FilterConfig | str | None
 
 # Units a WFDB header may give, as the factor to millivolts. wfdb defaults a missing unit to "mV".
 _TO_MV: dict[str, float] = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "v": 1e3, "nv": 1e-6}
-
-# Bytes per sample of the WFDB storage formats (WFDB spec, "signal files"). Hand-written so that a
-# truncated file or a header listing more or fewer signals than the file holds is caught up front
-# with a clear message; wfdb itself only says "Samples were not loaded correctly" or reads garbage.
-_WFDB_BYTES_PER_SAMPLE: dict[str, float] = {
-    "8": 1, "16": 2, "24": 3, "32": 4, "61": 2, "80": 1, "160": 2, "212": 1.5, "310": 4 / 3,
-    "311": 4 / 3,
-}  # fmt: skip
+_REAL_KINDS = frozenset("iuf")  # signed/unsigned integers and floats; not b, c, O, U, S, V, M, m
 
 
 def _filter_config(filters: Filters) -> FilterConfig:
@@ -72,20 +131,15 @@ def _filter_config(filters: Filters) -> FilterConfig:
     return filters
 
 
-def _check_sample_rate(sample_rate: float | None, source: str | Path) -> float:
-    if sample_rate is None:
-        raise SampleRateError(source, "sample rate missing: pass sample_rate= (Hz)")
-    try:
-        rate = float(sample_rate)
-    except (TypeError, ValueError) as exc:
-        raise SampleRateError(source, f"sample rate {sample_rate!r} is not a number") from exc
-    if not math.isfinite(rate) or not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
-        raise SampleRateError(
-            source,
-            f"sample rate {sample_rate!r} Hz outside the plausible range "
-            f"{MIN_SAMPLE_RATE_HZ:g}–{MAX_SAMPLE_RATE_HZ:g} Hz",
-        )
-    return rate
+def _check_real_dtype(dtype: np.dtype, source: str | Path) -> None:
+    """Only real numbers are samples; complex would be silently cut to its real part."""
+    if dtype.hasobject:
+        raise UnreadableRecordError(source, f"array dtype {dtype} holds Python objects, not "
+                                            "numbers (never unpickled)")
+    if dtype.kind not in _REAL_KINDS:
+        kind = {"c": "complex", "b": "boolean", "U": "text", "S": "bytes", "V": "structured",
+                "M": "datetime", "m": "timedelta"}.get(dtype.kind, "non-numeric")
+        raise UnreadableRecordError(source, f"array dtype {dtype} is {kind}, not real numbers")
 
 
 def lead_indices(names: Sequence[str], source: str | Path) -> list[int]:
@@ -102,9 +156,8 @@ def lead_indices(names: Sequence[str], source: str | Path) -> list[int]:
         found[canonical] = i
     missing = [lead for lead in LEADS if lead not in found]
     if missing:
-        raise MissingLeadsError(
-            source, f"missing lead(s) {', '.join(missing)} (has: {', '.join(map(str, names))})"
-        )
+        shown = ", ".join(map(str, names[:40])) + (", …" if len(names) > 40 else "")
+        raise MissingLeadsError(source, f"missing lead(s) {', '.join(missing)} (has: {shown})")
     return [found[lead] for lead in LEADS]
 
 
@@ -118,16 +171,18 @@ def to_canonical(
 ) -> np.ndarray:
     """(n_leads, n_samples) mV with named rows at any rate → canonical float32 (12, 5000).
 
-    Steps: map lead names to canonical order (extra leads dropped), validate the record as given
-    (non-finite, < 2 s, flat lead), resample to 500 Hz, optional filters, crop/pad to 10 s, then
-    check again that no lead is flat within the kept 10 s.
+    Steps: keep the first READ_SECONDS, map lead names to canonical order (extra leads dropped),
+    validate (non-finite, < 2 s, flat lead), resample to 500 Hz, optional filters, crop/pad to
+    10 s, check again that no lead is flat within the kept 10 s, and check the amplitudes.
     """
-    rate = _check_sample_rate(sample_rate, source)
+    rate = check_sample_rate(sample_rate, source)
     x = np.asarray(signal)
+    _check_real_dtype(x.dtype, source)
     if x.ndim != 2 or x.shape[0] != len(leads):
         raise UnreadableRecordError(
             source, f"signal shape {x.shape} does not match {len(leads)} lead names"
         )
+    x = x[:, : read_window(rate)]  # (n_leads, ≤ 12 s): only what is used
     x = x[lead_indices(leads, source)].astype(np.float64, copy=False)  # (12, n)
     validate(x, source, sample_rate=rate)
     x = resample(x, rate, SAMPLE_RATE_HZ)  # (12, n·500/rate)
@@ -136,7 +191,30 @@ def to_canonical(
         x = apply_filters(x, SAMPLE_RATE_HZ, config)
     out = crop_or_pad(x, N_SAMPLES).astype(np.float32)  # (12, 5000)
     validate(out, source, sample_rate=SAMPLE_RATE_HZ)
+    check_amplitude(out, source)
     return out
+
+
+def read_array(
+    array: object, sample_rate: float, *, source: str = "array", filters: Filters = None
+) -> np.ndarray:
+    """An in-memory ECG, (12, N) or (N, 12) in canonical lead order, mV → canonical (12, 5000).
+
+    The entry point for arrays that come from anywhere (the HTTP service, notebooks, .npy
+    files): the same checks as every file reader (real-number dtype, 12 leads, sample rate in
+    range, finite, at least 2 s, no flat lead, amplitudes of an ECG in mV), each a typed
+    ECGError whose message starts with `source`.
+    """
+    rate = check_sample_rate(sample_rate, source)
+    try:
+        x = np.asarray(array)
+    except Exception as exc:  # ragged lists, objects whose __array__ fails…
+        raise UnreadableRecordError(source, f"not an array of samples: {exc}") from None
+    _check_real_dtype(x.dtype, source)
+    if x.ndim != 2 or N_LEADS not in x.shape:
+        raise UnreadableRecordError(source, f"array shape {x.shape}: expected (12, N) or (N, 12)")
+    signal = x if x.shape[0] == N_LEADS else x.T  # (12, N)
+    return to_canonical(signal, LEADS, rate, source, filters=filters)
 
 
 # --------------------------------------------------------------------------------------- WFDB
@@ -162,39 +240,7 @@ def _call_wfdb(func, source: Path, what: str, *args, **kwargs):
     return result
 
 
-def _check_data_files(header, base: Path) -> None:
-    """Compare each present data file's size with what the header says it holds."""
-    for file_name in sorted(set(header.file_name)):
-        in_file = [i for i, f in enumerate(header.file_name) if f == file_name]
-        path = base.parent / file_name
-        formats = {header.fmt[i] for i in in_file}
-        if not path.is_file() or header.sig_len is None:
-            continue  # missing files: `_require_data_files`; no length: wfdb infers it
-        if not formats <= _WFDB_BYTES_PER_SAMPLE.keys():
-            continue  # compressed (FLAC) formats: wfdb's own checks apply
-        spf = header.samps_per_frame or [1] * header.n_sig
-        frame_bytes = sum(_WFDB_BYTES_PER_SAMPLE[header.fmt[i]] * (spf[i] or 1) for i in in_file)
-        offset = (header.byte_offset or [0] * header.n_sig)[in_file[0]] or 0
-        expected = offset + math.ceil(header.sig_len * frame_bytes)
-        actual = path.stat().st_size
-        if actual != expected:
-            kind = "truncated" if actual < expected else "longer than the header describes"
-            raise UnreadableRecordError(
-                path,
-                f"{kind}: {actual} bytes, but the header's {len(in_file)} signal(s) × "
-                f"{header.sig_len} samples need {expected} (truncated file or header/lead-count "
-                "mismatch)",
-            )
-
-
-def _require_data_files(header, base: Path, channels: Sequence[int]) -> None:
-    """The files holding the channels we read must exist (others, e.g. PTB's .xyz, may not)."""
-    for file_name in sorted({header.file_name[c] for c in channels}):
-        if not (base.parent / file_name).is_file():
-            raise UnreadableRecordError(base.parent / file_name, "data file missing")
-
-
-def _units_to_mv(units: Sequence[str | None], names: Sequence[str], source: Path) -> np.ndarray:
+def _units_to_mv(units: Sequence[str], names: Sequence[str], source: Path) -> np.ndarray:
     factors = []
     for unit, name in zip(units, names, strict=True):
         key = (unit or "mV").strip().lower()
@@ -204,62 +250,107 @@ def _units_to_mv(units: Sequence[str | None], names: Sequence[str], source: Path
     return np.asarray(factors)[:, None]  # (n_leads, 1)
 
 
-def _check_header(header, hea: Path) -> list[str]:
-    """Header fields every reading needs; returns the signal names."""
+def _cross_check(record, header, channels: list[int], n_read: int, hea: Path) -> None:
+    """wfdb must have understood the header as the strict parse did (rate, gains, samples)."""
+    gains = [header.signals[c].gain for c in channels]
+    if not math.isclose(float(record.fs), header.fs, rel_tol=1e-9):
+        raise UnreadableRecordError(hea, f"wfdb reads the sampling rate as {record.fs} Hz, the "
+                                         f"header says {header.fs:g} Hz")
+    if not np.allclose(np.asarray(record.adc_gain, dtype=np.float64), gains, rtol=1e-9):
+        raise UnreadableRecordError(hea, f"wfdb reads the ADC gains as {record.adc_gain}, the "
+                                         f"header says {gains}")
+    shape = getattr(record.d_signal, "shape", None)
+    if shape != (n_read, len(channels)):
+        raise UnreadableRecordError(hea, f"wfdb returned samples of shape {shape}, expected "
+                                         f"({n_read}, {len(channels)})")
+
+
+def _checksum_mismatches(sums: np.ndarray, header, channels: list[int]) -> list[str]:
+    """Leads whose 16-bit sample sum differs from the header's checksum."""
+    bad = []
+    for total, c in zip(sums, channels, strict=True):
+        expected = header.signals[c].checksum
+        if expected is not None and (int(total) - expected) % 65536:
+            bad.append(f"{header.signals[c].name} (header {expected}, data {int(total) % 65536})")
+    return bad
+
+
+def _can_verify(header, channels: list[int]) -> bool:
+    """Checksums are comparable when present and one sample per frame without skew (the
+    smoothed or shifted samples wfdb returns otherwise are not what was summed)."""
+    specs = [header.signals[c] for c in channels]
+    return any(s.checksum is not None for s in specs) and all(
+        s.samps_per_frame == 1 and s.skew == 0 for s in specs)
+
+
+def _stream_sums(base: Path, header, channels: list[int], start: int, stop: int) -> np.ndarray:
+    """Per-channel int64 sums of samples [start, stop), read in blocks (flat memory)."""
     import wfdb
 
-    if isinstance(header, wfdb.MultiRecord):
-        raise UnreadableRecordError(hea, "multi-segment WFDB records are not supported")
-    names = list(header.sig_name or [])
-    if not header.n_sig or len(names) != header.n_sig:
-        raise UnreadableRecordError(hea, f"header lists {header.n_sig} signals but names {names}")
-    _check_sample_rate(header.fs, hea)
-    return names
+    block = max(1, (8 << 20) // (8 * len(channels)))
+    sums = np.zeros(len(channels), dtype=np.int64)
+    for lo in range(start, stop, block):
+        part = _call_wfdb(wfdb.rdrecord, base, "unreadable signal", str(base), sampfrom=lo,
+                          sampto=min(lo + block, stop), channels=channels, physical=False,
+                          m2s=False, return_res=64)
+        sums += part.d_signal.sum(axis=0, dtype=np.int64)
+    return sums
 
 
-def _read_wfdb_whole(base: Path, hea: Path) -> tuple[np.ndarray, list[str], list, float]:
-    """Fast path: one rdrecord call (wfdb's header parsing is most of the cost of a read)."""
+def _verify_checksums(record, base: Path, header, channels: list[int], n_read: int,
+                      sig_len: int) -> None:
+    """Compare the header's checksums with the samples (all of them: a checksum covers the
+    whole signal). Records over CHECKSUM_MAX_BYTES are left unverified (see there)."""
+    if not _can_verify(header, channels):
+        return
+    sums = record.d_signal.sum(axis=0, dtype=np.int64)  # (n_channels,) of the read window
+    if n_read < sig_len:
+        data_bytes = sum((base.parent / f).stat().st_size
+                         for f in {header.signals[c].file_name for c in channels})
+        if data_bytes > CHECKSUM_MAX_BYTES:
+            return
+        sums = sums + _stream_sums(base, header, channels, n_read, sig_len)
+    bad = _checksum_mismatches(sums, header, channels)
+    if bad:
+        raise UnreadableRecordError(
+            base, f"checksum mismatch in lead(s) {', '.join(bad)}: the data file is corrupt or "
+                  "does not belong to this header (verify_checksums=False / "
+                  "--no-verify-checksums reads it anyway)")
+
+
+def read_wfdb(
+    record_path: str | Path, *, filters: Filters = None, verify_checksums: bool = True
+) -> np.ndarray:
+    """A WFDB record (path with or without `.hea`/`.dat`) → canonical float32 (12, 5000) mV.
+
+    Order: strict header parse; lead mapping; data files checked (regular, sizes match the
+    header); one wfdb read of the 12 leads' first READ_SECONDS; cross-check with the header;
+    checksums (unless `verify_checksums=False`); physical units; `to_canonical`.
+    """
     import wfdb
 
-    record = _call_wfdb(wfdb.rdrecord, base, "unreadable signal", str(base), m2s=False)
-    names = _check_header(record, hea)
-    _check_data_files(record, base)  # a file longer than its header: wfdb reads it silently
-    channels = lead_indices(names, hea)
-    signal = record.p_signal[:, channels].T  # (12, n) in header units
-    return signal, [names[c] for c in channels], [record.units[c] for c in channels], record.fs
+    from qheart.data.wfdb_header import check_data_files, read_header
 
-
-def _read_wfdb_carefully(base: Path, hea: Path) -> tuple[np.ndarray, list[str], list, float]:
-    """Slow path after the fast one failed: check header and files one by one to name the fault,
-    and read only the 12 leads (a record may lack the file of leads we drop, e.g. PTB's .xyz)."""
-    import wfdb
-
-    header = _call_wfdb(wfdb.rdheader, hea, "unreadable header", str(base))
-    names = _check_header(header, hea)
-    _check_data_files(header, base)  # before lead mapping: a miscounted header is the real fault
-    channels = lead_indices(names, hea)  # canonical order; extra leads never read
-    _require_data_files(header, base, channels)
-    record = _call_wfdb(
-        wfdb.rdrecord, base, "unreadable signal", str(base), channels=channels, m2s=False
-    )
-    if record.p_signal is None or record.p_signal.shape[1] != len(channels):
-        raise UnreadableRecordError(base, "wfdb returned no signal for the requested leads")
-    return record.p_signal.T, [names[c] for c in channels], list(record.units or []), record.fs
-
-
-def read_wfdb(record_path: str | Path, *, filters: Filters = None) -> np.ndarray:
-    """A WFDB record (path with or without `.hea`/`.dat`) → canonical float32 (12, 5000) mV."""
     base = _record_base(record_path)
     hea = base.with_name(base.name + ".hea")
-    if not hea.is_file():
+    if not hea.exists() and not hea.is_symlink():
         raise UnreadableRecordError(hea, "header file not found")
-    try:
-        signal, leads, units, fs = _read_wfdb_whole(base, hea)
-    except UnreadableRecordError:
-        signal, leads, units, fs = _read_wfdb_carefully(base, hea)  # raises the precise error
-    units = units or [None] * len(leads)
-    signal = signal * _units_to_mv(units, leads, hea)  # (12, n) mV
-    return to_canonical(signal, leads, fs, base, filters=filters)
+    header = read_header(hea)
+    channels = lead_indices(header.names, hea)  # canonical order; extra leads never read
+    units = [header.signals[c].units for c in channels]
+    to_mv = _units_to_mv(units, [header.names[c] for c in channels], hea)  # (12, 1)
+    sig_len = check_data_files(header, base.parent, channels)
+    n_read = min(sig_len, read_window(header.fs))
+    record = _call_wfdb(wfdb.rdrecord, base, "unreadable signal", str(base), sampto=n_read,
+                        channels=channels, physical=False, m2s=False, return_res=64)
+    _cross_check(record, header, channels, n_read, hea)
+    if verify_checksums:
+        _verify_checksums(record, base, header, channels, n_read, sig_len)
+    physical = _call_wfdb(record.dac, base, "cannot convert to physical units", expanded=False,
+                          return_res=64, inplace=False)  # (n_read, 12), NaN where invalid
+    signal = np.asarray(physical, dtype=np.float64).T * to_mv  # (12, n) mV
+    leads = [header.names[c] for c in channels]
+    return to_canonical(signal, leads, header.fs, base, filters=filters)
 
 
 # ------------------------------------------------------------------------------------- CODE-15
@@ -283,23 +374,70 @@ def _code15_to_canonical(
     return to_canonical(x, CODE15_LEADS, CODE15_SAMPLE_RATE_HZ, source, filters=filters)
 
 
-def _open_tracings(h5_path: Path):
-    import h5py  # local: keeps `import qheart.data.readers` light
-
-    try:
-        handle = h5py.File(h5_path, "r")
-    except (OSError, FileNotFoundError) as exc:
-        raise UnreadableRecordError(h5_path, f"cannot open HDF5 file: {exc}") from exc
-    if "tracings" not in handle:
-        handle.close()
-        raise UnreadableRecordError(h5_path, "no 'tracings' dataset (CODE-15 layout expected)")
-    tracings = handle["tracings"]
+def _check_tracings(tracings, h5_path: Path) -> None:
+    """The `tracings` dataset must be plain, numeric, (N, n_samples, 12) and of bounded cost."""
     if tracings.ndim != 3 or tracings.shape[2] != len(CODE15_LEADS):
-        handle.close()
         raise UnreadableRecordError(
             h5_path, f"'tracings' has shape {tracings.shape}, expected (N, n_samples, 12)"
         )
+    _check_real_dtype(tracings.dtype, f"{h5_path} 'tracings'")
+    if tracings.external or tracings.is_virtual:
+        raise UnreadableRecordError(h5_path, "'tracings' stores its data in other files "
+                                             "(external or virtual dataset): not followed")
+    if tracings.shape[1] > MAX_TRACING_SAMPLES:
+        raise InputTooLargeError(h5_path, f"tracings of {tracings.shape[1]} samples, over the "
+                                          f"{MAX_TRACING_SAMPLES} limit")
+    if tracings.chunks is not None:
+        chunk_bytes = int(np.prod(tracings.chunks)) * tracings.dtype.itemsize
+        if chunk_bytes > MAX_HDF5_CHUNK_BYTES:
+            raise InputTooLargeError(
+                h5_path, f"HDF5 chunks of {human_bytes(chunk_bytes)}, over the "
+                         f"{human_bytes(MAX_HDF5_CHUNK_BYTES)} limit (each is decompressed whole)")
+
+
+def _open_tracings(h5_path: Path):
+    """(open h5py.File, its checked `tracings` dataset); the caller closes the file."""
+    import h5py  # local: keeps `import qheart.data.readers` light
+
+    check_regular_file(h5_path, what="HDF5 file")
+    try:
+        handle = h5py.File(h5_path, "r")
+    except Exception as exc:  # h5py raises OSError, but also others on corrupt superblocks
+        raise UnreadableRecordError(h5_path, f"cannot open HDF5 file: {exc}") from exc
+    try:
+        link = handle.get("tracings", getlink=True)
+        if link is None:
+            raise UnreadableRecordError(h5_path, "no 'tracings' dataset (CODE-15 layout expected)")
+        if isinstance(link, h5py.ExternalLink):
+            raise UnreadableRecordError(h5_path, "'tracings' is a link to another file: not "
+                                                 "followed")
+        try:
+            tracings = handle["tracings"]
+        except Exception as exc:  # a dangling soft link
+            raise UnreadableRecordError(h5_path, f"'tracings' cannot be opened: {exc}") from exc
+        if not isinstance(tracings, h5py.Dataset):
+            raise UnreadableRecordError(h5_path, "'tracings' is a group, not a dataset")
+        _check_tracings(tracings, h5_path)
+    except BaseException:
+        handle.close()
+        raise
     return handle, tracings
+
+
+def _read_rows(tracings, rows: slice | int, h5_path: Path) -> np.ndarray:
+    try:
+        return np.asarray(tracings[rows])
+    except Exception as exc:  # corrupt chunks, missing filters…
+        raise UnreadableRecordError(h5_path, f"cannot read 'tracings': {exc}") from exc
+
+
+def _check_index(index: object, n: int, path: Path) -> int:
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+        raise RecordIndexError(path, f"index {index!r} is not a whole number")
+    if not -n <= int(index) < n:
+        raise RecordIndexError(path, f"index {index} out of range: the file holds {n} "
+                                     f"tracing(s) (0…{n - 1})")
+    return int(index) % n
 
 
 def read_code15(
@@ -309,10 +447,8 @@ def read_code15(
     path = Path(h5_path)
     handle, tracings = _open_tracings(path)
     with handle:
-        n = tracings.shape[0]
-        if not -n <= index < n:
-            raise IndexError(f"{path}: index {index} out of range for {n} tracings")
-        tracing = tracings[index]  # (4096, 12)
+        index = _check_index(index, tracings.shape[0], path)
+        tracing = _read_rows(tracings, index, path)  # (4096, 12)
     return _code15_to_canonical(tracing, f"{path}[{index}]", scale_to_mv, filters)
 
 
@@ -335,7 +471,8 @@ def iter_code15(
     scale_to_mv: float = 1.0,
     filters: Filters = None,
 ) -> Iterator[Code15Tracing]:
-    """Stream tracings [start, stop) of a CODE-15 file, `block` rows per HDF5 read.
+    """Stream tracings [start, stop) of a CODE-15 file, `block` rows per HDF5 read (fewer when
+    tracings are long, so a read stays under 64 MiB).
 
     A bad tracing is yielded with its error instead of stopping the stream, so a caller can skip
     it with the reason; only an unreadable file raises. `exam_id` comes from the file's `exam_id`
@@ -346,10 +483,12 @@ def iter_code15(
     with handle:
         n = tracings.shape[0]
         stop = n if stop is None else min(stop, n)
+        row_bytes = max(1, tracings.shape[1] * tracings.shape[2] * tracings.dtype.itemsize)
+        block = max(1, min(block, _HDF5_BLOCK_BYTES // row_bytes))
         exam_ids = handle.get("exam_id")
         for lo in range(start, stop, block):
             hi = min(lo + block, stop)
-            chunk = tracings[lo:hi]  # (b, 4096, 12)
+            chunk = _read_rows(tracings, slice(lo, hi), path)  # (b, 4096, 12)
             ids = exam_ids[lo:hi] if exam_ids is not None else [None] * (hi - lo)
             for offset, (tracing, exam_id) in enumerate(zip(chunk, ids, strict=True)):
                 i = lo + offset
@@ -364,40 +503,93 @@ def iter_code15(
 
 # ----------------------------------------------------------------------------------- npy / CSV
 
+_NPY_MAGIC = b"\x93NUMPY"
 
-def read_npy(path: str | Path, sample_rate: float | None, *, filters: Filters = None) -> np.ndarray:
+
+def _npy_window(fh, path: Path, rate: float) -> np.ndarray:
+    """The first READ_SECONDS of a .npy, read through a memory map after checking its header:
+    magic, dtype (no objects: never unpickled), shape, and that the file holds what it promises."""
+    start = fh.read(len(_NPY_MAGIC))
+    if start != _NPY_MAGIC:
+        what = ("a zip archive (a .npz renamed .npy?)" if start.startswith(b"PK")
+                else "a pickle (never loaded)" if start[:1] == b"\x80"
+                else "not NumPy's .npy header")
+        raise UnreadableRecordError(path, f"not a .npy array file: it starts like {what}")
+    fh.seek(0)
+    try:
+        version = np.lib.format.read_magic(fh)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(fh)
+    except Exception as exc:  # ValueError, SyntaxError from the header dict, EOFError…
+        raise UnreadableRecordError(path, f"bad .npy header: {exc}") from None
+    _check_real_dtype(dtype, path)
+    if len(shape) != 2 or N_LEADS not in shape:
+        raise UnreadableRecordError(path, f"array shape {shape}: expected (12, N) or (N, 12)")
+    offset = fh.tell()
+    expected = offset + math.prod(shape) * dtype.itemsize
+    size = fh.seek(0, 2)
+    if size != expected:
+        kind = "truncated" if size < expected else "longer than its header describes"
+        raise UnreadableRecordError(path, f"{kind}: {size} bytes, the header's {dtype} array "
+                                          f"of shape {shape} needs {expected}")
+    leads_first = shape[0] == N_LEADS
+    keep = read_window(rate)
+    if math.prod(shape) == 0:
+        return np.zeros(shape, dtype=dtype)
+    mapped = np.memmap(fh, dtype=dtype, mode="r", offset=offset, shape=shape,
+                       order="F" if fortran else "C")
+    window = mapped[:, :keep] if leads_first else mapped[:keep]
+    return np.array(window)  # a copy of ≤ 12 s: the map closes with the file
+
+
+def read_npy(
+    path: str | Path, sample_rate: float | None, *, filters: Filters = None
+) -> np.ndarray:
     """A .npy array (12, N) or (N, 12), canonical lead order, mV → canonical (12, 5000)."""
     path = Path(path)
-    rate = _check_sample_rate(sample_rate, path)
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise UnreadableRecordError(path, f"cannot load .npy: {exc}") from exc
-    if array.ndim != 2 or len(LEADS) not in array.shape:
-        raise UnreadableRecordError(path, f"array shape {array.shape}: expected (12, N) or (N, 12)")
-    if not np.issubdtype(array.dtype, np.number):
-        raise UnreadableRecordError(path, f"array dtype {array.dtype} is not numeric")
-    signal = array if array.shape[0] == len(LEADS) else array.T  # (12, N)
-    return to_canonical(signal, LEADS, rate, path, filters=filters)
+    rate = check_sample_rate(sample_rate, path)
+    with open_regular_file(path, max_bytes=MAX_NPY_BYTES, what=".npy") as fh:
+        try:
+            array = _npy_window(fh, path, rate)
+        except OSError as exc:
+            raise UnreadableRecordError(path, f"cannot read .npy: {exc}") from None
+    return read_array(array, rate, source=str(path), filters=filters)
 
 
-def read_csv(path: str | Path, sample_rate: float | None, *, filters: Filters = None) -> np.ndarray:
-    """A CSV with one column per lead (named; any case/alias), mV → canonical (12, 5000)."""
+_MANGLED = re.compile(r"^(?P<base>.+)\.(?P<n>\d+)$")  # pandas renames a repeated "II" to "II.1"
+
+
+def read_csv(
+    path: str | Path, sample_rate: float | None, *, filters: Filters = None
+) -> np.ndarray:
+    """A CSV with one column per lead (named; any case/alias), mV → canonical (12, 5000).
+
+    Only the first READ_SECONDS of rows are parsed (`nrows`), from a file of at most
+    MAX_CSV_BYTES.
+    """
     import pandas as pd  # local: keeps `import qheart.data.readers` light
 
     path = Path(path)
-    rate = _check_sample_rate(sample_rate, path)
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise UnreadableRecordError(path, f"cannot parse CSV: {exc}") from exc
+    rate = check_sample_rate(sample_rate, path)
+    with open_regular_file(path, max_bytes=MAX_CSV_BYTES, what="CSV") as fh:
+        try:
+            frame = pd.read_csv(fh, nrows=read_window(rate), encoding="utf-8")
+        except Exception as exc:  # ParserError, UnicodeDecodeError, EmptyDataError, csv.Error…
+            problem = " ".join(str(exc).split())[:300]
+            raise UnreadableRecordError(path, f"cannot parse CSV: {problem}") from None
     names = [str(c) for c in frame.columns]
+    for name in names:
+        mangled = _MANGLED.match(name)
+        if mangled and canonical_lead_name(mangled["base"]) and mangled["base"] in names:
+            raise UnreadableRecordError(path, f"lead {mangled['base']} appears twice")
     columns = lead_indices(names, path)
     picked = frame.iloc[:, columns]
     try:
         signal = picked.to_numpy(dtype=np.float64).T  # (12, N)
     except (TypeError, ValueError) as exc:
-        raise UnreadableRecordError(path, f"non-numeric values in lead columns: {exc}") from exc
+        problem = " ".join(str(exc).split())[:200]
+        raise UnreadableRecordError(path, f"non-numeric values in lead columns: {problem}") from None
     return to_canonical(signal, LEADS, rate, path, filters=filters)
 
 
@@ -407,7 +599,7 @@ def read_csv(path: str | Path, sample_rate: float | None, *, filters: Filters = 
 def _is_wfdb(path: Path) -> bool:
     if path.suffix.lower() in {".hea", ".dat"}:
         return True
-    return path.with_name(path.name + ".hea").is_file()
+    return path.with_name(path.name + ".hea").exists()
 
 
 def read_ecg(
@@ -416,11 +608,13 @@ def read_ecg(
     sample_rate: float | None = None,
     filters: Filters = None,
     index: int | None = None,
+    verify_checksums: bool = True,
 ) -> np.ndarray:
     """Any supported ECG file → canonical float32 (12, 5000) mV, dispatching on the extension.
 
     `sample_rate` is required for .npy/.csv; for WFDB/HDF5 (which carry their rate) it is optional
     and, when given, must agree with the file. `index` picks the tracing of an HDF5 file.
+    `verify_checksums=False` reads a WFDB record whose header checksums do not match its data.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -428,7 +622,7 @@ def read_ecg(
         kind = "wfdb"
     elif suffix in {".npy", ".csv", ".h5", ".hdf5"}:
         kind = suffix
-    elif not path.exists():
+    elif not path.exists() and not path.is_symlink():
         raise UnreadableRecordError(path, "no such file (nor a WFDB record with a .hea beside it)")
     else:
         raise UnknownFormatError(
@@ -440,7 +634,7 @@ def read_ecg(
     if kind == "wfdb":
         if sample_rate is not None:
             _check_rate_agrees(_wfdb_rate(path), sample_rate, path)
-        return read_wfdb(path, filters=filters)
+        return read_wfdb(path, filters=filters, verify_checksums=verify_checksums)
     if sample_rate is not None:
         _check_rate_agrees(CODE15_SAMPLE_RATE_HZ, sample_rate, path)
     if index is None:
@@ -448,21 +642,23 @@ def read_ecg(
         with handle:
             n = tracings.shape[0]
         if n != 1:
-            raise ValueError(f"{path}: holds {n} tracings; pass index= to pick one")
+            raise RecordIndexError(path, f"holds {n} tracings; pass index= to pick one"
+                                   if n else "holds no tracings")
         index = 0
     return read_code15(path, index, filters=filters)
 
 
 def _wfdb_rate(path: Path) -> float:
-    import wfdb
+    from qheart.data.wfdb_header import read_header
 
     base = _record_base(path)
-    hea = base.with_name(base.name + ".hea")
-    return _call_wfdb(wfdb.rdheader, hea, "unreadable header", str(base)).fs
+    return read_header(base.with_name(base.name + ".hea")).fs
 
 
 def _check_rate_agrees(file_rate: float, given: float, source: Path) -> None:
-    if not math.isclose(float(file_rate), float(given)):
+    rate = check_sample_rate(given, source)
+    if not math.isclose(float(file_rate), rate):
         raise SampleRateError(
-            source, f"sample_rate={given} Hz given, but the file says {file_rate} Hz"
+            source, f"sample_rate={given} Hz given, but the file says {file_rate:g} Hz"
         )
+

@@ -17,6 +17,21 @@ Crop/pad policy (`crop_or_pad`), applied after resampling to 500 Hz:
   ring on); reflect/wrap padding would invent beats, i.e. false rhythm and interval evidence. A
   flat continuation adds no beats and no step.
 - shorter than 2 s: rejected by `validate` (`TooShortError`), never padded.
+
+Read window: readers take only the first `READ_SECONDS` (the kept 10 s plus `READ_MARGIN_S`) of
+a longer record (`read_window`), so a 2 GB record costs what a 12 s one does. The margin is far
+wider than the resampling filter's support (≤ 0.02 s at any rate from 50 Hz to 10 kHz) and one
+period of the 0.5 Hz baseline filter, so the kept 10 s come out as from the whole record (to
+within ~1 µV: only the mean removed before resampling differs).
+
+Amplitude sanity (`check_amplitude`, on the canonical window): each lead's typical deflection is
+measured as the 99th percentile of |x − median(x)| (robust to a short artefact or pacing spike).
+Some lead must reach `MIN_TYPICAL_MV` and none may exceed `MAX_TYPICAL_MV`, and no sample may
+exceed `MAX_ABS_MV`. Real 12-lead ECGs in mV sit well inside: QRS complexes are 0.3–5 mV, a
+low-voltage ECG still has a lead above 0.1 mV (measured: the largest lead's typical deflection
+in each of the 100 real PTB-XL samples is 0.89–3.96 mV, peaks ≤ 4.6 mV; PTB's s0010_re 1.44 mV). Raw 16-bit ADC counts (gain 200 or
+1000 units/mV not applied: typical deflections of hundreds), microvolts (×1000) and volts
+(÷1000) fall outside, and are refused with a hint instead of read silently wrong.
 """
 
 from __future__ import annotations
@@ -29,8 +44,14 @@ from pathlib import Path
 import numpy as np
 from scipy import signal as sps
 
-from qheart.data.errors import FlatLeadError, NonFiniteSignalError, TooShortError
-from qheart.data.leads import LEADS, MIN_DURATION_S, N_SAMPLES, SAMPLE_RATE_HZ
+from qheart.data.errors import (
+    AmplitudeError,
+    FlatLeadError,
+    NonFiniteSignalError,
+    SampleRateError,
+    TooShortError,
+)
+from qheart.data.leads import DURATION_S, LEADS, MIN_DURATION_S, N_SAMPLES, SAMPLE_RATE_HZ
 
 MAX_RATIO_DENOMINATOR = 1000
 """Rates are approximated as a fraction with at most this denominator: exact for every integer
@@ -38,6 +59,48 @@ rate up to 1000 Hz and within 0.1 % otherwise, while keeping the polyphase filte
 
 FLAT_TOLERANCE_MV = 1e-6
 """A lead whose peak-to-peak range is below this (1 nV) over the whole record counts as flat."""
+
+MIN_SAMPLE_RATE_HZ = 50.0
+"""Below this the QRS complex (10–40 Hz content) is not represented; PTB-XL's 100 Hz still is."""
+MAX_SAMPLE_RATE_HZ = 10_000.0
+"""Above any diagnostic or high-resolution ECG (PTB: 1 kHz, research systems: up to 10 kHz)."""
+
+READ_MARGIN_S = 2.0
+"""Signal read beyond the kept 10 s, for the resampling filter and the baseline filter."""
+READ_SECONDS = DURATION_S + READ_MARGIN_S
+
+MIN_TYPICAL_MV = 0.02
+"""Some lead's typical deflection (99th percentile of |x − median|) must reach 20 µV."""
+MAX_TYPICAL_MV = 25.0
+"""No lead's typical deflection may exceed 25 mV (5× the tallest QRS in any lead)."""
+MAX_ABS_MV = 1000.0
+"""No sample beyond ±1 V: far past any electrode offset, and within the float16 store."""
+_TYPICAL_PERCENTILE = 99.0
+
+
+def check_sample_rate(sample_rate: object, source: str | Path) -> float:
+    """The rate as a float, or SampleRateError: missing, not a number, not finite, or outside
+    MIN_SAMPLE_RATE_HZ–MAX_SAMPLE_RATE_HZ."""
+    if sample_rate is None:
+        raise SampleRateError(source, "sample rate missing: pass sample_rate= (Hz)")
+    if isinstance(sample_rate, bool):
+        raise SampleRateError(source, f"sample rate {sample_rate!r} is not a number")
+    try:
+        rate = float(sample_rate)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise SampleRateError(source, f"sample rate {sample_rate!r} is not a number") from None
+    if not np.isfinite(rate) or not MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ:
+        raise SampleRateError(
+            source,
+            f"sample rate {sample_rate!r} Hz outside the plausible range "
+            f"{MIN_SAMPLE_RATE_HZ:g}–{MAX_SAMPLE_RATE_HZ:g} Hz",
+        )
+    return rate
+
+
+def read_window(sample_rate: float) -> int:
+    """Samples at `sample_rate` a reader needs: READ_SECONDS, rounded up."""
+    return int(np.ceil(READ_SECONDS * float(sample_rate)))
 
 
 def resample_ratio(source_hz: float, target_hz: float) -> tuple[int, int]:
@@ -186,3 +249,31 @@ def validate(
     if flat.any():
         names = ", ".join(leads[i] for i in np.flatnonzero(flat))
         raise FlatLeadError(source, f"flat lead(s) {names} (constant over the whole record)")
+
+
+def check_amplitude(
+    signal: np.ndarray, source: str | Path, *, leads: Sequence[str] = LEADS
+) -> None:
+    """Raise AmplitudeError for values no ECG in millivolts has (bounds in the module docstring).
+
+    signal: (n_leads, n_samples) finite mV; call after `validate`.
+    """
+    x = np.asarray(signal, dtype=np.float64)
+    peak = float(np.abs(x).max())
+    typical = np.percentile(np.abs(x - np.median(x, axis=1, keepdims=True)),
+                            _TYPICAL_PERCENTILE, axis=1)  # (n_leads,)
+    top = int(np.argmax(typical))
+    largest = f"{typical[top]:.4g} (lead {leads[top]})"
+    if typical[top] > MAX_TYPICAL_MV or peak > MAX_ABS_MV:
+        raise AmplitudeError(
+            source,
+            f"amplitudes far beyond any ECG in mV (largest typical deflection {largest}, peak "
+            f"{peak:.4g}; limits {MAX_TYPICAL_MV:g} and {MAX_ABS_MV:g} mV): raw ADC counts? "
+            "divide by the ADC gain (units per mV, e.g. 1000 or 200); microvolts? divide by 1000",
+        )
+    if typical[top] < MIN_TYPICAL_MV:
+        raise AmplitudeError(
+            source,
+            f"amplitudes far below any ECG in mV (largest typical deflection {largest}, under "
+            f"{MIN_TYPICAL_MV:g} mV): volts? multiply by 1000",
+        )

@@ -1,0 +1,219 @@
+"""A strict reading of WFDB headers (`.hea`), done before wfdb is trusted with a record.
+
+wfdb's own header grammar matches fields by optional regular-expression groups and fills what it
+cannot match with defaults: a sampling rate of `-500`, `nan` or `abc` silently becomes 250 Hz,
+`1e9` becomes 1 Hz, an ADC gain of 0 becomes 200/mV. Each would give a confidently wrong ECG.
+Here every field qheart relies on is parsed token by token and refused when it is not exactly a
+number of the right kind; wfdb then decodes the samples, and `readers` cross-checks that wfdb
+understood the same rate, length and gains.
+
+Grammar (WFDB "header" spec, single-segment records):
+    record line:  NAME N_SIG FS[/COUNTER[(BASE)]] [SIG_LEN [BASE_TIME [BASE_DATE]]]
+    signal lines: FILE FMT[xSPF][:SKEW][+OFFSET] GAIN[(BASELINE)][/UNITS] [ADC_RES [ADC_ZERO
+                  [INIT_VALUE [CHECKSUM [BLOCK_SIZE [DESCRIPTION]]]]]]
+Unlike the WFDB defaults, FS and GAIN are required (no guessed 250 Hz or uncalibrated 200/mV),
+data files must be plain names in the header's folder, and the signal lines must number N_SIG.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from qheart.data.errors import UnreadableRecordError
+from qheart.data.input_files import MAX_HEADER_BYTES, check_regular_file, open_regular_file
+from qheart.data.signal import check_sample_rate
+
+BYTES_PER_SAMPLE: dict[str, float] = {
+    "8": 1, "16": 2, "24": 3, "32": 4, "61": 2, "80": 1, "160": 2, "212": 1.5, "310": 4 / 3,
+    "311": 4 / 3,
+}  # fmt: skip
+"""Bytes per sample of the uncompressed WFDB storage formats (WFDB spec, "signal files")."""
+FLAC_FORMATS = frozenset({"508", "516", "524"})
+"""Compressed formats wfdb decodes: their size says nothing about their length."""
+
+_NAME = re.compile(r"[-\w]+(?:\.\w+)?")
+_FORMAT = re.compile(r"(?P<fmt>\d+)(?:x(?P<spf>\d+))?(?::(?P<skew>\d+))?(?:\+(?P<offset>\d+))?")
+# The gain as wfdb's own pattern can read it (lower-case exponent only), then baseline and units.
+_GAIN = re.compile(
+    r"(?P<gain>-?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)(?:\((?P<baseline>-?\d+)\))?(?:/(?P<units>\S+))?"
+)
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """One signal line, with the fields the readers use."""
+
+    file_name: str
+    fmt: str
+    samps_per_frame: int
+    skew: int
+    byte_offset: int
+    gain: float
+    units: str
+    checksum: int | None
+    name: str
+
+
+@dataclass(frozen=True)
+class WfdbHeader:
+    """A single-segment header whose rate, length and gains are known to be sane."""
+
+    path: Path
+    n_sig: int
+    fs: float
+    sig_len: int | None
+    signals: tuple[SignalSpec, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.signals]
+
+
+def _unreadable(hea: Path, problem: str) -> UnreadableRecordError:
+    return UnreadableRecordError(hea, f"unreadable header: {problem}")
+
+
+def _parse_record_line(line: str, hea: Path) -> tuple[int, float, int | None]:
+    tokens = line.split()
+    if "/" in tokens[0]:
+        raise _unreadable(hea, "multi-segment WFDB records are not supported")
+    if len(tokens) < 2 or not tokens[1].isdigit():
+        raise _unreadable(hea, f"record line {line!r}: the signal count is not a whole number")
+    n_sig = int(tokens[1])
+    if n_sig < 1:
+        raise _unreadable(hea, "the record has no signals")
+    if len(tokens) < 3:
+        # SampleRateError, not a guess: WFDB's default would be 250 Hz.
+        check_sample_rate(None, hea)
+    fs_text = tokens[2].split("/", 1)[0]  # FS[/COUNTER_FREQ[(BASE_COUNTER)]]
+    fs = check_sample_rate(fs_text, hea)  # "-500", "nan", "abc", "1e9": SampleRateError
+    sig_len = None
+    if len(tokens) > 3:
+        if not tokens[3].isdigit():
+            raise _unreadable(hea, f"signal length {tokens[3]!r} is not a whole number")
+        sig_len = int(tokens[3])
+    return n_sig, fs, sig_len
+
+
+def _parse_signal_line(line: str, number: int, hea: Path) -> SignalSpec:
+    from wfdb.io.header import rx_signal  # wfdb's own split of the trailing fields and name
+
+    where = f"signal {number}"
+    tokens = line.split()
+    if len(tokens) < 2:
+        raise _unreadable(hea, f"{where}: no storage format in {line!r}")
+    if not _NAME.fullmatch(tokens[0]):
+        raise _unreadable(hea, f"{where}: data file {tokens[0]!r} is not a plain file name in the "
+                               "header's folder")
+    fmt = _FORMAT.fullmatch(tokens[1])
+    if fmt is None or (fmt["fmt"] not in BYTES_PER_SAMPLE and fmt["fmt"] not in FLAC_FORMATS):
+        raise _unreadable(hea, f"{where}: unsupported WFDB storage format {tokens[1]!r}")
+    if len(tokens) < 3:
+        raise _unreadable(hea, f"{where}: no ADC gain (an uncalibrated signal; WFDB would assume "
+                               "200 units/mV)")
+    gain = _GAIN.fullmatch(tokens[2])
+    if gain is None:
+        raise _unreadable(hea, f"{where}: ADC gain {tokens[2]!r} is not a number")
+    value = float(gain["gain"])
+    if value == 0 or not math.isfinite(value):
+        raise _unreadable(hea, f"{where}: ADC gain {gain['gain']} (must be non-zero and finite)")
+    fields = rx_signal.match(line)
+    if fields is None or fields["file_name"] != tokens[0]:
+        raise _unreadable(hea, f"{where}: line {line!r} not understood")
+    checksum = fields["checksum"]
+    return SignalSpec(
+        file_name=tokens[0],
+        fmt=fmt["fmt"],
+        samps_per_frame=int(fmt["spf"] or 1),
+        skew=int(fmt["skew"] or 0),
+        byte_offset=int(fmt["offset"] or 0),
+        gain=value,
+        units=gain["units"] or "mV",  # WFDB's default unit
+        checksum=int(checksum) if checksum not in (None, "") else None,
+        name=fields["sig_name"] or "",
+    )
+
+
+def parse_header(text: str, hea: Path) -> WfdbHeader:
+    """Header text → WfdbHeader, or the typed error naming the field that is wrong."""
+    from wfdb.io.header import parse_header_content  # the same line/comment split as wfdb
+
+    lines, _ = parse_header_content(text)
+    if not lines:
+        raise _unreadable(hea, "no record line (empty or only comments)")
+    n_sig, fs, sig_len = _parse_record_line(lines[0], hea)
+    if len(lines) - 1 != n_sig:
+        raise _unreadable(hea, f"the record line announces {n_sig} signal(s) but "
+                               f"{len(lines) - 1} signal line(s) follow")
+    signals = tuple(_parse_signal_line(line, i + 1, hea) for i, line in enumerate(lines[1:]))
+    return WfdbHeader(path=hea, n_sig=n_sig, fs=fs, sig_len=sig_len, signals=signals)
+
+
+def read_header(hea: Path) -> WfdbHeader:
+    """Check the file (regular, ≤ MAX_HEADER_BYTES), read it as wfdb does (ASCII, other bytes
+    dropped) and parse it strictly."""
+    with open_regular_file(hea, max_bytes=MAX_HEADER_BYTES, what="WFDB header") as fh:
+        raw = fh.read(MAX_HEADER_BYTES + 1)
+    if b"\x00" in raw:
+        raise _unreadable(hea, "binary content (NUL bytes), not a text header")
+    return parse_header(raw.decode("ascii", errors="ignore"), hea)
+
+
+def _frame_bytes(header: WfdbHeader, channels: list[int]) -> float:
+    return sum(BYTES_PER_SAMPLE[header.signals[i].fmt] * header.signals[i].samps_per_frame
+               for i in channels)
+
+
+def check_data_files(header: WfdbHeader, folder: Path, needed: list[int]) -> int:
+    """Every data file holding a `needed` channel exists and is a regular file, and every data
+    file present has exactly the size the header describes; returns the signal length (from the
+    header, or inferred from the file size when the header leaves it out).
+
+    A truncated file or a header listing more or fewer signals than the file holds is caught
+    here with a clear message; wfdb itself only says "Samples were not loaded correctly" or
+    reads garbage.
+    """
+    by_file: dict[str, list[int]] = {}
+    for i, spec in enumerate(header.signals):
+        by_file.setdefault(spec.file_name, []).append(i)
+    sig_len = header.sig_len
+    for file_name, channels in sorted(by_file.items()):
+        path = folder / file_name
+        if not any(c in needed for c in channels) and not path.exists():
+            continue  # a file of leads we drop may be absent (PTB's .xyz)
+        if not path.exists() and not path.is_symlink():
+            raise UnreadableRecordError(path, "data file missing")
+        st = check_regular_file(path, what="WFDB data file")
+        formats = {header.signals[c].fmt for c in channels}
+        if not formats <= BYTES_PER_SAMPLE.keys():
+            if len(formats) > 1 or sig_len is None:
+                raise UnreadableRecordError(
+                    header.path, f"compressed (FLAC) data file {file_name} needs the signal "
+                                 "length in the header and one format per file")
+            continue  # compressed: the size says nothing; wfdb's decoder checks the stream
+        offset = header.signals[channels[0]].byte_offset
+        frame = _frame_bytes(header, channels)
+        if sig_len is None:  # as wfdb does: the length the file holds
+            frames = (st.st_size - offset) / frame
+            if frames != int(frames) or frames < 0:
+                raise UnreadableRecordError(
+                    path, f"{st.st_size} bytes is not a whole number of {frame:g}-byte frames of "
+                          f"the header's {len(channels)} signal(s)")
+            sig_len = int(frames)
+            continue
+        expected = offset + math.ceil(sig_len * frame)
+        if st.st_size != expected:
+            kind = "truncated" if st.st_size < expected else "longer than the header describes"
+            raise UnreadableRecordError(
+                path,
+                f"{kind}: {st.st_size} bytes, but the header's {len(channels)} signal(s) × "
+                f"{sig_len} samples need {expected} (truncated file or header/lead-count "
+                "mismatch)",
+            )
+    if sig_len is None:
+        raise UnreadableRecordError(header.path, "no signal length in the header and no data file "
+                                                 "to infer it from")
+    return sig_len
