@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from qheart.cli import demo, ecgqa, index, prepare, pretrain, synth
+from qheart.cli import ask, demo, ecgqa, index, measure, prepare, pretrain, serve, synth
 
 app = typer.Typer(
     name="qheart",
@@ -27,6 +27,9 @@ app.command("pretrain")(pretrain.pretrain)
 app.command("zero-shot")(pretrain.zero_shot)
 app.add_typer(index.app, name="index")
 app.command("demo")(demo.demo)
+app.command("measure")(measure.measure)
+app.command("ask")(ask.ask)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:
