@@ -1,0 +1,12 @@
+"""Conventional ECG measurements (rate, intervals, axis, per-lead ST/T and quality) from the
+canonical 12-lead signal, and the compact text block that puts them in the prompt.
+
+    from qheart.measurements import measure_ecg, measurement_text
+    m = measure_ecg(signal)           # (12, 5000) mV at 500 Hz
+    measurement_text(m)               # "Measured: HR 72 bpm; RR 833 ms (normal); ..."
+"""
+
+from qheart.measurements.measure import LeadMeasurement, MeasureConfig, Measurements, measure_ecg
+from qheart.measurements.text import measurement_text
+
+__all__ = ["LeadMeasurement", "MeasureConfig", "Measurements", "measure_ecg", "measurement_text"]

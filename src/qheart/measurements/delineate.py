@@ -1,0 +1,136 @@
+"""Wave boundaries on a 12-lead median beat, read globally across the usable leads.
+
+A wave starts where it starts in the earliest lead and ends where it ends in the latest, so the
+boundaries come from multi-lead functions (as in the MEANS program and the CSE convention): the
+spatial velocity (norm over leads of the slope) for the QRS complex and the spatial magnitude
+(norm over leads of the deviation from the PR baseline) for the P and T waves. Each is compared
+with a threshold relative to the wave's own peak and above the median beat's noise floor, which
+is estimated from how much the beats scatter around their median. Where a boundary cannot be
+placed (no crossing inside its search window) it is None with a reason, never a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+
+from qheart.measurements.beats import FS, lowpass, ms
+
+
+@dataclass(frozen=True)
+class DelineationConfig:
+    """Thresholds of the global delineation (fractions of each wave's peak)."""
+
+    qrs_fraction: float = 0.04
+    """QRS onset/offset: spatial velocity below this fraction of its peak."""
+    t_fraction: float = 0.03
+    """T end: spatial magnitude (above the noise floor) below this fraction of the T peak."""
+    p_fraction: float = 0.02
+    """P onset/end: spatial magnitude (above the floor) below this fraction of the P peak."""
+    p_min_mv: float = 0.03
+    """A P wave smaller than this (spatial peak, mV) is not reported."""
+    p_min_snr: float = 4.0
+    """… nor one smaller than this many times the noise floor of the median beat."""
+    p_min_consistency: float = 0.4
+    """… nor one that the single beats do not repeat (median correlation with the median P):
+    fibrillatory waves average out in the median beat but do not correlate beat to beat."""
+
+
+@dataclass(frozen=True)
+class Boundaries:
+    """Sample indices into the median beat (None where not measurable, reason in `reasons`)."""
+
+    qrs_on: int | None = None
+    qrs_off: int | None = None
+    t_peak: int | None = None
+    t_end: int | None = None
+    p_on: int | None = None
+    p_end: int | None = None
+    baseline: np.ndarray | None = None  # (12,) PR-segment level (mV)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+def spatial_velocity(beat: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(12, L) → (L,) weighted norm over leads of the 10 ms-smoothed slope (mV/ms)."""
+    smooth = uniform_filter1d(beat, 5, axis=-1)
+    d = np.gradient(smooth, axis=-1) * FS / 1000.0
+    return np.sqrt((weights[:, None] * d**2).sum(axis=0))
+
+
+def spatial_magnitude(beat: np.ndarray, weights: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """(L,) norm over leads of the deviation, with the noise's expected share removed
+    (E|x + n|² = |x|² + Σσ²), so a noisy median beat does not look like a wave that never ends."""
+    power = (weights[:, None] * beat**2).sum(axis=0) - float((weights * noise**2).sum())
+    return np.sqrt(np.clip(power, 0.0, None))
+
+
+def _walk(signal: np.ndarray, start: int, step: int, limit: int, threshold: float, gap: int) -> int | None:
+    """From `start`, move by `step` while a sample within `gap` ahead stays above `threshold`;
+    None if `limit` is reached first (no boundary inside the window)."""
+    i = start
+    while True:
+        ahead = signal[i + step : i + step * (gap + 1) : step] if step > 0 else signal[max(i - gap, 0) : i]
+        if not (ahead > threshold).any():
+            return i
+        i += step
+        if (step > 0 and i >= limit) or (step < 0 and i <= limit):
+            return None
+
+
+def find_qrs(beat: np.ndarray, weights: np.ndarray, fiducial: int, config: DelineationConfig
+             ) -> tuple[int | None, int | None, dict[str, str]]:  # fmt: skip
+    """QRS onset and offset where the spatial velocity leaves / returns to its floor. Gaps of up to
+    20 ms inside the complex are bridged (the velocity dips where leads turn)."""
+    v = spatial_velocity(beat, weights)
+    core = slice(fiducial - ms(80), fiducial + ms(80))
+    peak = core.start + int(np.argmax(v[core]))
+    threshold = max(config.qrs_fraction * v[peak], 4.0 * float(np.median(v)))
+    on = _walk(v, peak, -1, peak - ms(130), threshold, ms(20))
+    off = _walk(v, peak, +1, peak + ms(170), threshold, ms(20))
+    reasons = {}
+    if on is None:
+        reasons["qrs_on"] = "QRS onset not found: no quiet segment before the complex"
+    if off is None:
+        reasons["qrs_off"] = "QRS end not found: no quiet segment after the complex"
+    return on, off, reasons
+
+
+def find_t(centred: np.ndarray, weights: np.ndarray, noise: np.ndarray, qrs_off: int, stop: int,
+           config: DelineationConfig) -> tuple[int | None, int | None, str | None]:  # fmt: skip
+    """T peak (largest spatial magnitude from J+60 ms) and T end (first fall below the fraction of
+    that peak); `stop` bounds the search before the next beat's atrial activity."""
+    mag = spatial_magnitude(lowpass(centred, 20.0), weights, noise)
+    start = qrs_off + ms(60)
+    if stop - start < ms(40):
+        return None, None, "no T wave window before the next beat"
+    t_peak = start + int(np.argmax(mag[start:stop]))
+    below = np.flatnonzero(mag[t_peak:stop] < config.t_fraction * mag[t_peak])
+    if not below.size:
+        return t_peak, None, "T end not found before the next beat"
+    return t_peak, t_peak + int(below[0]), None
+
+
+def find_p(centred: np.ndarray, weights: np.ndarray, noise: np.ndarray, qrs_on: int, start: int,
+           config: DelineationConfig) -> tuple[int | None, int | None, float, str | None]:  # fmt: skip
+    """P onset and end around the largest spatial magnitude in [start, QRS onset − 20 ms].
+
+    Returns (onset, end, spatial peak in mV, reason if not measurable)."""
+    mag = uniform_filter1d(spatial_magnitude(lowpass(centred, 25.0), weights, noise), ms(10))
+    stop = qrs_on - ms(20)
+    if stop - start < ms(60):
+        return None, None, 0.0, "no room for a P wave before the QRS"
+    p_peak = start + int(np.argmax(mag[start:stop]))
+    height = float(mag[p_peak])
+    floor = float(np.sqrt((weights * noise**2).sum()))
+    if height < max(config.p_min_mv, config.p_min_snr * floor):
+        return None, None, height, "no P wave above the noise"
+    threshold = config.p_fraction * height
+    on = _walk(mag, p_peak, -1, start, threshold, ms(6))
+    end = _walk(mag, p_peak, +1, qrs_on, threshold, ms(6))
+    if on is None:
+        return None, None, height, "P onset merges with the preceding activity (T wave or atrial waves)"
+    if end is None:
+        return on, None, height, "P end not separable from the QRS"
+    return on, end, height, None
