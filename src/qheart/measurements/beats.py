@@ -11,6 +11,7 @@ out of that lead only, so one bad second costs one lead one beat, not the record
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
@@ -42,20 +43,34 @@ class BeatConfig:
     the typical deviation is dropped from that lead's median."""
 
 
+@lru_cache(maxsize=32)
+def butter_sos(order: int, hz: float | tuple[float, float], kind: str) -> np.ndarray:
+    """Butterworth sections, designed once (designing costs more than filtering a record)."""
+    return butter(order, hz, btype=kind, fs=FS, output="sos")
+
+
 def highpass(x: np.ndarray, hz: float = 0.5) -> np.ndarray:
     """Zero-phase baseline removal; zero phase keeps the ST level (AHA 2007: ≤ 0.67 Hz)."""
-    sos = butter(1, hz, btype="high", fs=FS, output="sos")
-    return sosfiltfilt(sos, x, axis=-1)
+    return sosfiltfilt(butter_sos(1, hz, "high"), x, axis=-1)
 
 
 def lowpass(x: np.ndarray, hz: float) -> np.ndarray:
-    sos = butter(2, hz, btype="low", fs=FS, output="sos")
-    return sosfiltfilt(sos, x, axis=-1)
+    return sosfiltfilt(butter_sos(2, hz, "low"), x, axis=-1)
 
 
 def bandpass(x: np.ndarray, low: float = 5.0, high: float = 30.0) -> np.ndarray:
-    sos = butter(2, [low, high], btype="band", fs=FS, output="sos")
-    return sosfiltfilt(sos, x, axis=-1)
+    return sosfiltfilt(butter_sos(2, (low, high), "band"), x, axis=-1)
+
+
+def nanmedian0(a: np.ndarray) -> np.ndarray:
+    """Median over axis 0 ignoring NaN (NaN where all are NaN); sorting once is ~10x faster than
+    np.nanmedian's masked-array path on (beats, leads, samples) stacks."""
+    s = np.sort(a, axis=0)  # NaN sort last
+    n = (~np.isnan(a)).sum(axis=0)
+    lo = np.maximum((n - 1) // 2, 0)[None]
+    hi = np.maximum(n // 2, 0)[None]
+    med = 0.5 * (np.take_along_axis(s, lo, 0)[0] + np.take_along_axis(s, hi, 0)[0])
+    return np.where(n > 0, med, np.nan)
 
 
 def detect_qrs(x: np.ndarray, usable: np.ndarray) -> np.ndarray:
@@ -84,7 +99,7 @@ def align(band: np.ndarray, peaks: np.ndarray, usable: np.ndarray) -> tuple[np.n
     half, lag = ms(60), ms(20)
     leads = band[usable] if usable.sum() >= 3 else band
     segs = windows(leads, peaks, half + lag, half + lag)  # (n, leads, 2*(half+lag))
-    template = np.nanmedian(segs[:, :, lag:-lag], axis=0)  # (leads, 2*half)
+    template = nanmedian0(segs[:, :, lag:-lag])  # (leads, 2*half)
     t = np.nan_to_num(template - template.mean(axis=1, keepdims=True)).ravel()
     best_lag = np.zeros(len(peaks), dtype=int)
     best_r = np.full(len(peaks), -1.0)
@@ -133,12 +148,12 @@ def find_beats(x: np.ndarray, usable: np.ndarray, config: BeatConfig) -> Beats:
 def median_beat(segments: np.ndarray, config: BeatConfig) -> tuple[np.ndarray, np.ndarray]:
     """(12, L) median beat per lead with per-lead outlier beats left out, and (n, 12) the mask of
     the beats kept per lead."""
-    first = np.nanmedian(segments, axis=0)  # (12, L)
+    first = nanmedian0(segments)  # (12, L)
     deviation = np.sqrt(np.nanmean((segments - first) ** 2, axis=2))  # (n, 12)
-    typical = np.nanmedian(deviation, axis=0)  # (12,)
+    typical = nanmedian0(deviation)  # (12,)
     keep = deviation <= config.lead_outlier_factor * np.maximum(typical, 0.01)
     masked = np.where(keep[:, :, None], segments, np.nan)
-    return np.nanmedian(masked, axis=0), keep
+    return nanmedian0(masked), keep
 
 
 def isoelectric_baseline(raw: np.ndarray, knots: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from qheart.measurements.beats import (
     lowpass,
     median_beat,
     ms,
+    nanmedian0,
     windows,
 )
 from qheart.measurements.reference import NORMAL_RANGES, qtc_bazett, qtc_fridericia
@@ -347,7 +348,7 @@ def _median_noise(segments: np.ndarray, beat: np.ndarray, keep: np.ndarray) -> n
     which ignores the jitter at the QRS edges) over √(beats kept), times the median's 1.25."""
     dev = lowpass(np.nan_to_num(segments - beat[None]), 25.0)
     dev = np.where(keep[:, :, None] & ~np.isnan(segments), dev, np.nan)
-    sigma = 1.4826 * np.nanmedian(np.abs(dev), axis=(0, 2))
+    sigma = 1.4826 * nanmedian0(np.abs(dev).transpose(0, 2, 1).reshape(-1, dev.shape[1]))
     return 1.25 * np.nan_to_num(sigma) / np.sqrt(np.maximum(keep.sum(axis=0), 1))
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import butter, sosfiltfilt
+from scipy.signal import sosfiltfilt
 
-from qheart.measurements.beats import FS, ms
+from qheart.measurements.beats import butter_sos, ms
 
 GOOD, NOISY, FLAT, MISSING = "good", "noisy", "flat", "missing"
 
@@ -39,7 +39,7 @@ def is_flat(x: np.ndarray, config: QualityConfig) -> np.ndarray:
 
 def hf_noise(raw: np.ndarray, peaks: np.ndarray) -> np.ndarray:
     """(12,) median over 250 ms frames away from QRS complexes of the > 40 Hz RMS (mV)."""
-    hf = sosfiltfilt(butter(4, 40.0, btype="high", fs=FS, output="sos"), raw, axis=-1)
+    hf = sosfiltfilt(butter_sos(4, 40.0, "high"), raw, axis=-1)
     outside = np.ones(raw.shape[-1], dtype=bool)
     for p in peaks:
         outside[max(p - ms(70), 0) : p + ms(70)] = False
