@@ -16,6 +16,7 @@ rouge-score, nltk; the `eval` extra) and score each answer list as one text, `an
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -250,8 +251,12 @@ def find_wordnet() -> Path | None:
     return None
 
 
+@functools.lru_cache(maxsize=2)
 def _wordnet_reader(root: Path) -> Any:
-    """nltk's WordNet reader on `root`, supplying the `lexnames` table where the folder lacks it."""
+    """nltk's WordNet reader on `root`, supplying the `lexnames` table where the folder lacks it.
+
+    Cached: building the lemma index takes seconds, and a run may score several splits.
+    """
     import nltk.data
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
@@ -320,6 +325,9 @@ def _bertscore(candidates: list[str], references: list[str], model: str,
     if layer is None:
         layer = model2layers.get(source) or int(AutoConfig.from_pretrained(source).num_hidden_layers)
     scorer = BERTScorer(model_type=source, num_layers=layer, batch_size=batch_size, lang=None)
+    tokenizer = scorer._tokenizer
+    if tokenizer.model_max_length > 100_000:  # a tokenizer saved without a length: use the model's
+        tokenizer.model_max_length = int(scorer._model.config.max_position_embeddings)
     _, _, f1 = scorer.score(candidates, references, batch_size=batch_size)
     return float(f1.mean()), layer
 

@@ -330,8 +330,7 @@ def _mean_pm(m: MeanCI) -> str:
 
 def comparison_markdown(rows: Sequence[ComparisonRow], *, data_label: str = "ours") -> str:
     """Our EM (mean ± 95% CI over seeds) beside the paper's numbers, in one Markdown table."""
-    header = ["system", *(f"{c} ({data_label})" for c in COLUMNS), "seeds",
-              *(f"{c} ({PAPER_LABEL})" for c in COLUMNS)]  # fmt: skip
+    header = ["system", *COLUMNS, "seeds", *(f"paper {c}" for c in COLUMNS)]
     lines = []
     for row in rows:
         seeds = max((m.n for m in row.cells.values()), default=0)
@@ -339,7 +338,8 @@ def comparison_markdown(rows: Sequence[ComparisonRow], *, data_label: str = "our
         if row.paper is not None and row.paper.subset != "all test":
             paper[-1] += f" ({row.paper.subset})"
         lines.append([row.system, *(_mean_pm(row.cells[c]) for c in COLUMNS), str(seeds), *paper])
-    return (_table(header, lines)
+    return (f"Columns verify…avg: ours, on {data_label}. Columns \"paper …\": {PAPER_LABEL}.\n\n"
+            + _table(header, lines)
             + "\n\nOurs: EM accuracy, mean ± 95% Student-t interval over seeds; avg = mean of the"
             " verify/choose/query accuracies.\n"
             f"Paper: {PAPER_SOURCE}. Different data from ours: compare trends, not levels.")
