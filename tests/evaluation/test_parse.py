@@ -103,3 +103,15 @@ def test_nothing_recognised_is_invalid() -> None:
     for text in ("", "   ", "the ecg looks fine", "lead X"):
         detail = parse_generated_detail(text, LEAD_OPTIONS)
         assert detail == detail.__class__([], False, False)
+
+
+def test_every_ecgqa_answer_reads_as_itself(real_samples) -> None:
+    """All 104 answers of ECG-QA's answers.csv, each offered among all of them, read back alone."""
+    import csv
+
+    with (real_samples / "ecg-qa/ptbxl/answers.csv").open(encoding="utf-8", newline="") as f:
+        options = [row["class"] for row in csv.DictReader(f)]
+    assert len(options) == 104
+    for option in options:
+        detail = parse_generated_detail(option, options)
+        assert (detail.answer, detail.exact) == ([option], True), option
