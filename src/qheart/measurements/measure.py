@@ -44,6 +44,9 @@ PLAUSIBLE = {
     "qt_ms": (180.0, 700.0),
 }
 """Outside these a value is a delineation failure, not a finding: reported as NaN."""
+QTC_PLAUSIBLE = (300.0, 560.0)
+"""A Bazett QTc outside this is far more often a T end placed on a U wave or on the next P wave
+(seen on real PTB-XL records) than a real QT: QT and QTc are then NaN."""
 FEATURE_FIELDS = {
     "rr interval": "rr_mean_ms", "p duration": "p_duration_ms", "pr interval": "pr_ms",
     "qrs duration": "qrs_ms", "qt interval": "qt_ms", "qt corrected": "qtc_bazett_ms",
@@ -306,7 +309,11 @@ def _measure(signal: np.ndarray, sample_rate: float, config: MeasureConfig) -> M
     qtc_b = qtc_f = NAN
     if not (math.isnan(qt) or math.isnan(rr_mean)):
         qtc_b, qtc_f = qtc_bazett(qt, rr_mean), qtc_fridericia(qt, rr_mean)
-    else:
+        if not QTC_PLAUSIBLE[0] <= qtc_b <= QTC_PLAUSIBLE[1]:
+            reasons["qt_ms"] = (f"QTc {qtc_b:.0f} ms is outside {QTC_PLAUSIBLE[0]:.0f}-"
+                                f"{QTC_PLAUSIBLE[1]:.0f} ms: the T end is likely misplaced")
+            qt = qtc_b = qtc_f = NAN
+    if math.isnan(qtc_b):
         reasons["qtc_bazett_ms"] = reasons["qtc_fridericia_ms"] = reasons.get("qt_ms") or reasons.get(
             "rr_mean_ms", "QT not measured")
 
