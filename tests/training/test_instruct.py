@@ -1,0 +1,111 @@
+"""Instruction tuning end to end on a tiny configuration: the model folder, resume, safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qheart.training.instruct import TrainInputs, instruction_tune
+from qheart.training.instruct_data import Benchmark
+from tests.qa_fixtures import tiny_train_config
+
+
+def inputs(world) -> TrainInputs:
+    return TrainInputs(Benchmark.from_path(world["bench"]), world["encoder"], world["index"])
+
+
+def test_model_folder_holds_everything_from_pretrained_needs(tiny_model_dir) -> None:
+    for name in ("config.json", "encoder/model.safetensors", "prefix.safetensors",
+                 "adapter/adapter_config.json", "adapter/adapter_model.safetensors",
+                 "tokenizer/tokenizer.json", "questions.json", "run.json", "train_config.json",
+                 "best/trainable.safetensors", "loss_curve.png"):
+        assert (tiny_model_dir / name).exists(), name
+    meta = json.loads((tiny_model_dir / "config.json").read_text())
+    assert meta["model_type"] == "qheart" and meta["qheart_version"]
+    assert meta["index"]["build_id"] and meta["model"]["n_prefix"] == 12
+    run = json.loads((tiny_model_dir / "run.json").read_text())
+    assert run["step"] == 6 and run["finished"] and run["best"]["val_loss"] > 0
+
+
+SCRIPT = Path(__file__).with_name("run_tiny_train.py")
+
+
+def script_args(world, out) -> list[str]:
+    return [str(world[k]) for k in ("bench", "llm", "encoder", "index")] + [str(out)]
+
+
+def final_digest(out) -> str:
+    return json.loads((out / "rank-0.json").read_text())["digest"]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_ends_with_the_same_weights(qa_world, tmp_path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    full = tmp_path / "full"
+    subprocess.run([sys.executable, str(SCRIPT), *script_args(qa_world, full)], check=True,
+                   env=env, timeout=300)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *script_args(qa_world, killed)], env=env)
+    state = killed / "checkpoint" / "state.json"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if state.is_file() and json.loads(state.read_text())["step"] >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step = json.loads(state.read_text())["step"]
+    assert 3 <= step < 8, f"killed at step {step}: too late to test resuming"
+    subprocess.run([sys.executable, str(SCRIPT), *script_args(qa_world, killed), "--resume"],
+                   check=True, env=env, timeout=300)
+    assert final_digest(killed) == final_digest(full)
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_end_with_the_same_weights(qa_world, tmp_path) -> None:
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                    "--master_port", "29517", str(SCRIPT), *script_args(qa_world, out)],
+                   check=True, env=env, timeout=400)
+    ranks = [json.loads((out / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2]  # two processes really started
+    assert ranks[0]["digest"] == ranks[1]["digest"]
+    assert json.loads((out / "run.json").read_text())["processes"] == 2
+
+
+def test_resume_never_unpickles_and_refuses_another_config(qa_world, tmp_path) -> None:
+    from qheart.config import ConfigError
+
+    from .test_checkpoint import plant_pickles
+
+    out = tmp_path / "run"
+    instruction_tune(tiny_train_config(qa_world["llm"]), inputs(qa_world), out, stop_after=2,
+                     progress=False)
+    plant_pickles(out / "checkpoint", tmp_path / "pwned")
+    with pytest.raises(ConfigError, match=r"differing fields: lr"):
+        instruction_tune(tiny_train_config(qa_world["llm"], lr=0.5), inputs(qa_world), out,
+                         resume=True, progress=False)
+    result = instruction_tune(tiny_train_config(qa_world["llm"]), inputs(qa_world), out,
+                              resume=True, progress=False)
+    assert result.finished and not (tmp_path / "pwned").exists()
+
+
+def test_bucketed_batches_cover_each_question_once_per_epoch() -> None:
+    from qheart.training.instruct_data import BatchPlan
+
+    lengths = np.random.default_rng(0).integers(10, 200, 64)
+    plan = BatchPlan(lengths, 8, seed=1)
+    seen = np.concatenate([plan.batch(s) for s in range(8)])
+    assert sorted(seen) == list(range(64))
+    spread = np.mean([np.ptp(lengths[plan.batch(s)]) for s in range(8)])
+    assert spread < np.ptp(lengths) / 2  # similar lengths share a batch
+    np.testing.assert_array_equal(BatchPlan(lengths, 8, seed=1).batch(11), plan.batch(11))
