@@ -51,3 +51,172 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class QHeart:
+    """A trained Q-HEART model, ready to answer. Thread-safe: one instance can serve a server's
+    threads (model calls are serialised by a lock; batching is the caller's `ask_many`)."""
+
+    def __init__(self, directory: Path, model, tokenizer, meta: dict, retriever, retrieval_embed,
+                 catalogue: dict, notes: list[str]) -> None:
+        import threading
+
+        from qheart.models.prompts import PromptTokenizer
+
+        self.directory = directory
+        self.model = model
+        self.tokenizer = tokenizer
+        self.meta = meta
+        self.config = model.config
+        self.prompts = PromptTokenizer(tokenizer, model.config.n_prefix)
+        self.retriever = retriever
+        self.retrieval_embed = retrieval_embed
+        self.catalogue = catalogue
+        self.load_notes = notes
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, *, device: str | None = None) -> QHeart:
+        """Restore a `qheart train` output folder; needs no other argument. The retrieval index
+        recorded in it is used when it is still there (otherwise answers carry a note)."""
+        import json
+
+        import torch
+
+        from qheart.models.encoder import ECGEncoder
+        from qheart.models.model_folder import QUESTIONS_NAME, load_model_folder
+
+        directory = Path(directory)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model, tokenizer, meta = load_model_folder(directory, device=device)
+        notes: list[str] = []
+        retriever = embed = None
+        index = meta.get("index")
+        if model.config.retrieval_active and index:
+            from qheart.retrieval.search import IndexLoadError, Retriever
+
+            try:
+                retriever = Retriever.load(index["path"])
+            except (IndexLoadError, FileNotFoundError, OSError) as error:
+                notes.append(f"retrieval index unavailable ({error}); answering without reports")
+            if retriever is not None and retriever.build_id != index["build_id"]:
+                notes.append(f"{index['path']}: rebuilt since training (build "
+                             f"{retriever.build_id[:8]} ≠ {index['build_id'][:8]})")
+            encoder_dir = directory / "retrieval_encoder"
+            embed = (ECGEncoder.from_pretrained(encoder_dir).embed if encoder_dir.is_dir()
+                     else model.encoder.embed)
+        catalogue = json.loads((directory / QUESTIONS_NAME).read_text())
+        return cls(directory, model, tokenizer, meta, retriever, embed, catalogue, notes)
+
+    @staticmethod
+    def load_ecg(ecg: ECGInput, sample_rate: float | None = None) -> np.ndarray:
+        """Canonical (12, 5000) float32 mV from a path or an array; typed errors otherwise."""
+        from qheart.data import readers
+
+        if isinstance(ecg, np.ndarray):
+            if sample_rate is None:
+                from qheart.data.errors import SampleRateError
+
+                raise SampleRateError("array: an array needs its sample_rate")
+            read_array = getattr(readers, "read_array", None)
+            if read_array is not None:
+                return read_array(ecg, sample_rate, source="array")
+            return readers.to_canonical(np.asarray(ecg, dtype=np.float32), sample_rate, "array")
+        return readers.read_ecg(Path(ecg), sample_rate=sample_rate)
+
+    # ------------------------------------------------------------------ answering
+
+    def ask(self, ecg: ECGInput, question: str, *, sample_rate: float | None = None,
+            decode: str = "rank", options: list[str] | None = None) -> Answer:
+        """Answer one question about one ECG."""
+        return self.ask_many([ecg], [question], sample_rate=sample_rate, decode=decode,
+                             options=None if options is None else [options])[0]
+
+    def ask_many(self, ecgs: list[ECGInput], questions: list[str], *,
+                 sample_rate: float | None = None, decode: str = "rank",
+                 options: list[list[str]] | None = None) -> list[Answer]:
+        """Answer a batch: one encoder pass, one retrieval search and one batched LLM pass."""
+        import torch
+
+        from qheart.models.question_kinds import resolve_question
+
+        if len(ecgs) != len(questions):
+            raise ValueError(f"{len(ecgs)} ECGs but {len(questions)} questions")
+        if decode not in ("rank", "generate"):
+            raise ValueError(f"decode must be 'rank' or 'generate', got {decode!r}")
+        signals = np.stack([self.load_ecg(e, sample_rate) for e in ecgs])  # (B, 12, 5000)
+        resolved = []
+        for i, question in enumerate(questions):
+            if not question or not question.strip():
+                raise ValueError("the question is empty")
+            r = resolve_question(question, self.catalogue)
+            if options is not None and options[i]:
+                r = type(r)(r.question_type, list(options[i]), r.template_id,
+                            ["options given by the caller"])
+            resolved.append(r)
+        with self._lock:
+            reports = self._retrieve(signals)
+            return self._answer(torch.from_numpy(signals), questions, resolved, reports, decode)
+
+    def _retrieve(self, signals: np.ndarray) -> list[list[RetrievedReportView]]:
+        if self.retriever is None or self.retrieval_embed is None:
+            return [[] for _ in signals]
+        hits = self.retriever.search(self.retrieval_embed(signals), 3)
+        return [[RetrievedReportView(h.ecg_id, round(float(h.score), 4), h.report) for h in row]
+                for row in hits]
+
+    def _answer(self, signals, questions, resolved, reports, decode) -> list[Answer]:
+        from qheart.data.options import NUMERIC_FEATURE_OPTIONS
+        from qheart.evaluation.parse import parse_generated
+        from qheart.models.decoding import choose, generate, option_logprobs
+        from qheart.models.prompts import PromptParts, user_text
+
+        config = self.config
+        texts = []
+        for question, r, hits in zip(questions, resolved, reports, strict=True):
+            parts = PromptParts(question=question, options=r.options,
+                                report=hits[0].report if hits and config.retrieval_active else None)
+            texts.append(user_text(parts, with_ecg=config.use_ecg, with_question=config.use_question))
+        sig = signals if config.use_ecg else None
+        out = []
+        if decode == "rank":
+            logprobs = option_logprobs(self.model, self.prompts, texts, [r.options for r in resolved],
+                                       sig)
+            for question, r, hits, lp in zip(questions, resolved, reports, logprobs, strict=True):
+                multi = r.question_type == "single-query" or set(r.options) <= {
+                    *NUMERIC_FEATURE_OPTIONS, "none"}
+                answer, scores = choose(r.options, lp, multi=multi)
+                out.append(Answer(answer, question, r.question_type, r.options, scores,
+                                  hits if config.retrieval_active else [], "rank",
+                                  notes=[*self.load_notes, *r.notes]))
+            return out
+        generated = generate(self.model, self.prompts, texts, sig)
+        for question, r, hits, text in zip(questions, resolved, reports, generated, strict=True):
+            answer, valid = parse_generated(text, r.options)
+            notes = [*self.load_notes, *r.notes]
+            if not valid:
+                notes.append("the generated text matches none of the options")
+            out.append(Answer(answer, question, r.question_type, r.options, None,
+                              hits if config.retrieval_active else [], "generate", raw_text=text,
+                              notes=notes))
+        return out
+
+    # ------------------------------------------------------------------ describing
+
+    def describe(self) -> dict[str, Any]:
+        """What is loaded (JSON-safe), for `GET /v1/model` and `qheart ask --json`."""
+        return {"model_dir": str(self.directory), "qheart_version": self.meta.get("qheart_version"),
+                "llm": self.meta.get("llm"), "model": self.meta.get("model"),
+                "index": self.meta.get("index"), "retrieval": self.retriever is not None,
+                "notes": self.load_notes}
+
+    def example_questions(self) -> dict[str, list[str]]:
+        """A few training questions per question type (suggestions for a UI)."""
+        out: dict[str, list[str]] = {}
+        for entry in self.catalogue.get("templates", {}).values():
+            bucket = out.setdefault(entry["question_type"], [])
+            if len(bucket) < 6 and entry["examples"]:
+                bucket.append(entry["examples"][0])
+        return out

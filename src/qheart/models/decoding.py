@@ -1,0 +1,101 @@
+"""Turning prompts into answers: option ranking (always valid) and greedy generation (the
+paper's free text, parsed back to options).
+
+Rank decoding scores every Table 1 option as the complete answer: one batched forward pass over
+(question × option) sequences, summed answer-token log-probabilities, softmax over the options.
+Single-answer questions take the best option. Multi-answer questions (leads, numeric features,
+findings lists) also take every other option whose probability is at least `multi_threshold`
+of the best one's (relative, so it does not depend on how many options there are).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from qheart.models.prompts import PromptTokenizer, collate
+from qheart.models.qheart_model import QHeartModel
+
+MULTI_THRESHOLD = 0.5
+"""An extra option joins a multi-answer set when its probability ≥ this × the best option's."""
+
+
+def _signals_for(signals: torch.Tensor | None, rows: Sequence[int], device) -> tuple:
+    if signals is None:
+        return None, None
+    return signals.to(device), torch.as_tensor(list(rows), dtype=torch.long, device=device)
+
+
+@torch.no_grad()
+def option_logprobs(model: QHeartModel, prompts: PromptTokenizer, user_texts: Sequence[str],
+                    options: Sequence[Sequence[str]], signals: torch.Tensor | None,
+                    max_batch: int = 32) -> list[np.ndarray]:
+    """Per question, the summed log-probability of each option as the whole answer.
+    signals: (B, 12, n) one ECG per question (or None for a blind model)."""
+    device = next(model.parameters()).device
+    flat: list[tuple[list[int], list[int], int]] = []
+    owner: list[int] = []
+    for q, (text, opts) in enumerate(zip(user_texts, options, strict=True)):
+        for option in opts:
+            flat.append(prompts.encode(text, option))
+            owner.append(q)
+    scores = np.empty(len(flat), dtype=np.float64)
+    for start in range(0, len(flat), max_batch):
+        part = slice(start, start + max_batch)
+        input_ids, mask, labels, starts = collate(flat[part], prompts.placeholder_id)
+        sig, index = _signals_for(signals, owner[part], device)
+        if sig is not None:  # one encoder pass per distinct question in this part
+            used = sorted(set(owner[part]))
+            sig = sig[used]
+            index = torch.as_tensor([used.index(o) for o in owner[part]], device=device)
+        lp = model.sequence_logprobs(input_ids.to(device), mask.to(device), labels.to(device),
+                                     starts.to(device), sig, index)
+        scores[part] = lp.cpu().numpy()
+    out, position = [], 0
+    for opts in options:
+        out.append(scores[position : position + len(opts)])
+        position += len(opts)
+    return out
+
+
+def choose(options: Sequence[str], logprobs: np.ndarray, *, multi: bool,
+           threshold: float = MULTI_THRESHOLD) -> tuple[list[str], dict[str, float]]:
+    """(answer set in the options' order, probability per option)."""
+    probs = np.exp(logprobs - logprobs.max())
+    probs /= probs.sum()
+    best = int(np.argmax(probs))
+    keep = {best}
+    if multi:
+        keep |= {i for i, p in enumerate(probs) if p >= threshold * probs[best]}
+        if "none" in [o.lower() for o in options] and len(keep) > 1:
+            keep.discard(next(i for i, o in enumerate(options) if o.lower() == "none"))
+    return ([options[i] for i in sorted(keep)],
+            {o: round(float(p), 6) for o, p in zip(options, probs, strict=True)})
+
+
+@torch.no_grad()
+def generate(model: QHeartModel, prompts: PromptTokenizer, user_texts: Sequence[str],
+             signals: torch.Tensor | None, max_new_tokens: int = 32) -> list[str]:
+    """Greedy generation (left-padded batch, KV cache), decoded to text."""
+    device = next(model.parameters()).device
+    encoded = [prompts.encode(text, None) for text in user_texts]
+    width = max(len(ids) for ids, _, _ in encoded)
+    pad = prompts.placeholder_id
+    input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    starts = []
+    for i, (ids, _, start) in enumerate(encoded):
+        offset = width - len(ids)  # left padding: every prompt ends where generation starts
+        input_ids[i, offset:] = torch.as_tensor(ids)
+        mask[i, offset:] = 1
+        starts.append(start + offset if start >= 0 else -1)
+    sig, index = _signals_for(signals, range(len(encoded)), device)
+    embeds = model.input_embeddings(input_ids.to(device), torch.as_tensor(starts, device=device),
+                                    sig, index)
+    end_ids = [i for i in {prompts.end_ids[0], prompts.tokenizer.eos_token_id} if i is not None]
+    output = model.causal_lm.generate(inputs_embeds=embeds, attention_mask=mask.to(device),
+                                      max_new_tokens=max_new_tokens, do_sample=False,
+                                      eos_token_id=end_ids, pad_token_id=pad)
+    return [prompts.tokenizer.decode(row, skip_special_tokens=True).strip() for row in output]

@@ -1,0 +1,270 @@
+"""Instruction tuning of Q-HEART (paper §3.3): `qheart train`.
+
+Run layout (`out/`, which becomes the model folder — see models/model_folder.py):
+
+    train_config.json      the run's TrainConfig (with the version); a resume must match it
+    run.json               data paths, index, budget, fitted horizon, seed, qheart version
+    checkpoint/            trainable weights + optimizer + scheduler + RNG (safetensors + JSON)
+    best/                  trainable weights at the lowest validation loss so far
+    config.json, encoder/, prefix.safetensors, adapter/, tokenizer/, questions.json
+                           the exported model (from best/), what `QHeart.from_pretrained` loads
+    loss_curve.png
+
+Determinism: the batch of step s comes from (seed, epoch) and each question's prompt draws
+(option order, report) from (seed, s, question), so a resumed run replays exactly the steps an
+uninterrupted one would have taken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from qheart.config import require_same
+from qheart.models.encoder import ECGEncoder
+from qheart.models.model_folder import save_model_folder
+from qheart.models.prompts import PromptTokenizer
+from qheart.models.qheart_model import QHeartModel, load_llm
+from qheart.training.checkpoint import CHECKPOINT_DIR, model_state
+from qheart.training.instruct_config import TrainConfig
+from qheart.training.instruct_data import BatchPlan, Benchmark, QASet, make_batch
+from qheart.training.loop import LoopResult, LoopSettings, run_loop, update_run_info
+from qheart.training.schedule import warmup_cosine
+
+CONFIG_NAME = "train_config.json"
+BEST_DIR = "best"
+RETRIEVAL_ENCODER = "retrieval_encoder"
+
+
+@dataclass
+class TrainInputs:
+    """Where a run reads from."""
+
+    bench: Benchmark
+    encoder_dir: Path | None
+    """A `qheart pretrain` run's encoder/ folder (None: a randomly initialised encoder)."""
+    index_dir: Path | None
+    """A `qheart index build` folder (needed when retrieval is on)."""
+
+
+def encoder_folder(path: Path) -> Path:
+    """Accept a `qheart pretrain` run folder or the encoder folder inside it."""
+    if (path / "encoder" / "config.json").is_file():
+        return path / "encoder"
+    if (path / "config.json").is_file():
+        return path
+    raise FileNotFoundError(f"{path}: neither an encoder folder nor a `qheart pretrain` run")
+
+
+def retrieval_cache(inputs: TrainInputs, split: str, *, progress: bool):
+    """The split's cached top-3 reports, computed (once) where missing:
+    BENCH/retrieved/<split>-<index build>.json next to the questions' ECG-QA folder."""
+    from qheart.data.ecgqa import load_split
+    from qheart.data.store import SignalStore
+    from qheart.retrieval.precompute import RetrievedReports, precompute_reports
+    from qheart.retrieval.search import Retriever
+
+    if inputs.index_dir is None:
+        raise ValueError("retrieval is on (use_retrieval) but no index was given (--index); "
+                         "build one with `qheart index build`, or --set model.use_retrieval=false")
+    retriever = Retriever.load(inputs.index_dir)
+    path = (inputs.bench.store_dir.parent / "retrieved"
+            / f"{inputs.bench.dataset_dir.name}-{split}-{retriever.build_id[:12]}.json")
+    if path.is_file():
+        return RetrievedReports.load(path, build_id=retriever.build_id)
+    recorded = retriever.manifest.get("encoder", {}).get("path")
+    encoder = ECGEncoder.from_pretrained(encoder_folder(Path(recorded)) if recorded
+                                         else inputs.encoder_dir)
+    qa = load_split(inputs.bench.dataset_dir, inputs.bench.variant, split)
+    cache = precompute_reports(retriever, qa.samples, SignalStore(inputs.bench.store_dir),
+                               encoder.embed, progress=progress,
+                               info={"dataset_dir": str(inputs.bench.dataset_dir), "split": split})
+    cache.save(path)
+    return cache
+
+
+def question_catalogue(data: QASet) -> dict:
+    """Templates seen in training: type, attribute type, options, a few example questions."""
+    from qheart.data.ecgqa import load_template_options
+
+    catalogue: dict[str, dict] = {}
+    for sample, options in zip(data.samples, data.options, strict=True):
+        entry = catalogue.setdefault(str(sample.template_id), {
+            "question_type": sample.question_type, "attribute_type": sample.attribute_type,
+            "examples": [], "options": options})
+        if len(entry["examples"]) < 5 and sample.question not in entry["examples"]:
+            entry["examples"].append(sample.question)
+    return {"templates": catalogue,
+            "template_options": {str(k): v for k, v in
+                                 load_template_options(data.dataset_dir).items()}}
+
+
+def optimizer_for(model: QHeartModel, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW (SPEC §4): LoRA at `lr`, the ECG path (encoder, mapper, skip) at `mapper_lr`;
+    decay on matrices only."""
+    ecg_path = {id(p) for m in (model.encoder, model.mapper, model.skip) if m is not None
+                for p in m.parameters()}
+    groups: dict[tuple[bool, bool], list] = {}
+    for param in model.parameters():
+        if param.requires_grad:
+            groups.setdefault((id(param) in ecg_path, param.ndim >= 2), []).append(param)
+    mapper_lr = config.mapper_lr or config.lr
+    return torch.optim.AdamW(
+        [{"params": params, "lr": mapper_lr if ecg else config.lr,
+          "weight_decay": config.weight_decay if decay else 0.0}
+         for (ecg, decay), params in sorted(groups.items())],
+        lr=config.lr, betas=config.betas, eps=config.eps)
+
+
+def validation_loss(model: torch.nn.Module, data: QASet, config: TrainConfig,
+                    prompts: PromptTokenizer, device: torch.device) -> float:
+    """Mean answer-token loss over the validation questions (deterministic prompts)."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(data), config.micro_batch_size):
+            indices = np.arange(start, min(start + config.micro_batch_size, len(data)))
+            batch = make_batch(data, indices, config.model, prompts, seed=None, step=0).to(device)
+            total += float(model(**batch.as_kwargs())) * len(indices)
+            count += len(indices)
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def train_step_fn(model, local: QHeartModel, optimizer, scheduler, accelerator, config: TrainConfig,
+                  data: QASet, plan: BatchPlan, prompts: PromptTokenizer
+                  ) -> Callable[[int], dict[str, float]]:
+    """One optimiser step = this process's share of the step's batch, in micro batches."""
+    rank, world = accelerator.process_index, accelerator.num_processes
+
+    def step_fn(step: int) -> dict[str, float]:
+        mine = plan.batch(step)[rank::world]
+        chunks = [mine[i : i + config.micro_batch_size]
+                  for i in range(0, len(mine), config.micro_batch_size)]
+        optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for j, chunk in enumerate(chunks):
+            batch = make_batch(data, chunk, config.model, prompts, seed=config.seed, step=step)
+            sync = contextlib.nullcontext() if j == len(chunks) - 1 else accelerator.no_sync(model)
+            with sync, accelerator.autocast():
+                loss = model(**batch.to(accelerator.device).as_kwargs())
+                accelerator.backward(loss * len(chunk) / len(mine))
+            total += float(loss.detach()) * len(chunk) / len(mine)
+        if config.grad_clip:
+            accelerator.clip_grad_norm_([p for p in local.parameters() if p.requires_grad],
+                                        config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        return {"loss": total}
+
+    return step_fn
+
+
+def build_model(config: TrainConfig, encoder_dir: Path | None):
+    """(QHeartModel, tokenizer): the LLM from the weights resolver, the pre-trained encoder."""
+    encoder = ECGEncoder.from_pretrained(encoder_dir) if encoder_dir is not None else None
+    llm, tokenizer = load_llm(config.model)
+    return QHeartModel(config.model, llm, encoder), tokenizer
+
+
+def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, *,
+                     resume: bool = False, max_minutes: float | None = None,
+                     stop_after: int | None = None, progress: bool = True) -> LoopResult:
+    """Train (or resume) Q-HEART and export the model folder into `out`."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    started = time.monotonic()
+    out = Path(out)
+    if not resume and (out / CHECKPOINT_DIR).exists():
+        raise FileExistsError(f"{out}: holds a checkpoint already; pass --resume or choose "
+                              "another output folder")
+    if inputs.encoder_dir is not None:  # the encoder's architecture is the pre-trained one's
+        config.model.encoder = ECGEncoder.from_pretrained(inputs.encoder_dir).config
+    config_path = out / CONFIG_NAME
+    if resume and config_path.is_file():
+        require_same(TrainConfig.from_file(config_path), config, config_path)
+    out.mkdir(parents=True, exist_ok=True)
+    cuda = torch.cuda.is_available()
+    accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no")
+    main = accelerator.is_main_process
+    set_seed(config.seed)
+
+    caches = {"train": None, "valid": None}
+    if config.model.retrieval_active:
+        with accelerator.main_process_first():  # one process computes missing caches
+            caches = {s: retrieval_cache(inputs, s, progress=progress and main) for s in caches}
+    train = QASet.load(inputs.bench, "train", caches["train"])
+    valid = QASet.load(inputs.bench, "valid", caches["valid"], limit=config.val_questions,
+                       seed=config.seed)
+    if main:
+        config.save(config_path)
+        update_run_info(out, kind="instruction-tuning", bench=str(inputs.bench.dataset_dir),
+                        store=str(inputs.bench.store_dir),
+                        encoder=str(inputs.encoder_dir) if inputs.encoder_dir else None,
+                        index=str(inputs.index_dir) if inputs.index_dir else None,
+                        n_train=len(train), n_valid=len(valid), seed=config.seed,
+                        max_minutes=max_minutes, resumed=resume)
+
+    model, tokenizer = build_model(config, inputs.encoder_dir)
+    prompts = PromptTokenizer(tokenizer, config.model.n_prefix)
+    optimizer = optimizer_for(model, config)
+    max_steps = config.steps_for(len(train))
+    scheduler, schedule = warmup_cosine(optimizer, max_steps, config.warmup_fraction)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    local: QHeartModel = accelerator.unwrap_model(model)
+    plan = BatchPlan(train.lengths(), config.batch_size, config.seed)
+    step_fn = train_step_fn(model, local, optimizer, scheduler, accelerator, config, train, plan,
+                            prompts)
+
+    def eval_fn(step: int) -> dict[str, float]:
+        return {"val_loss": validation_loss(local, valid, config, prompts, accelerator.device)}
+
+    def on_best(step: int) -> None:
+        if main:
+            (out / BEST_DIR).mkdir(exist_ok=True)
+            save_file(model_state(local, trainable_only=True),
+                      str(out / BEST_DIR / "trainable.safetensors"), metadata={"step": str(step)})
+
+    settings = LoopSettings(max_steps=max_steps, warmup_fraction=config.warmup_fraction,
+                            checkpoint_every=config.checkpoint_every, log_every=config.log_every,
+                            eval_every=config.eval_every, trainable_only=True,
+                            title="instruction tuning")
+    result = run_loop(out=out, accelerator=accelerator, model=local, optimizer=optimizer,
+                      scheduler=scheduler, schedule=schedule, settings=settings, step_fn=step_fn,
+                      eval_fn=eval_fn, on_best=on_best, resume=resume, started=started,
+                      max_minutes=max_minutes, stop_after=stop_after, progress=progress)
+    if main:
+        export(local, tokenizer, out, config, inputs, train)
+    accelerator.wait_for_everyone()
+    return result
+
+
+def export(model: QHeartModel, tokenizer, out: Path, config: TrainConfig, inputs: TrainInputs,
+           train: QASet) -> None:
+    """Write the model folder from the best validation weights (the last ones if none)."""
+    best = out / BEST_DIR / "trainable.safetensors"
+    if best.is_file():
+        model.load_state_dict(load_file(str(best)), strict=False)
+    index = None
+    if inputs.index_dir is not None and config.model.retrieval_active:
+        from qheart.retrieval.search import Retriever
+
+        retriever = Retriever.load(inputs.index_dir)
+        index = {"path": str(inputs.index_dir.resolve()), "build_id": retriever.build_id}
+        # Queries must be embedded by the encoder that built the index (the model's own encoder
+        # was tuned further), so the folder keeps a copy of it.
+        recorded = retriever.manifest.get("encoder", {}).get("path")
+        source = encoder_folder(Path(recorded)) if recorded else inputs.encoder_dir
+        if source is not None:
+            ECGEncoder.from_pretrained(source).save_pretrained(out / RETRIEVAL_ENCODER)
+    save_model_folder(model, tokenizer, out, info={"train": config.to_dict(), "index": index},
+                      questions=question_catalogue(train))

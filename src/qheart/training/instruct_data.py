@@ -1,0 +1,202 @@
+"""What instruction tuning reads: ECG-QA questions joined to a signal store, their Table 1
+options and cached retrieved reports, turned into length-bucketed, seeded token batches.
+
+Everything a step needs is in memory or memory-mapped: signals come from the store's float16
+shards in one read per batch (never one file per sample), reports from the precomputed cache
+(retrieval never runs inside the loop), and each batch's ECGs are deduplicated so questions
+about the same ECG share one encoder pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qheart.data.ecgqa import QASample, join_store, load_split, load_template_options
+from qheart.data.options import OptionsError, candidate_options
+from qheart.data.store import SignalStore
+from qheart.models.prompts import (
+    PromptParts,
+    PromptTokenizer,
+    canonical_answer,
+    collate,
+    pick_report,
+    shuffled,
+    user_text,
+)
+from qheart.models.qheart_model import ModelConfig
+
+SYNTHETIC_SUBDIR = Path("ecgqa") / "synthetic"
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """Where a benchmark's questions and signals are: an ECG-QA folder + a signal store."""
+
+    dataset_dir: Path
+    store_dir: Path
+    variant: str = "paraphrased"
+
+    @classmethod
+    def from_path(cls, path: str | Path, store: str | Path | None = None,
+                  variant: str = "paraphrased") -> Benchmark:
+        """A synthetic benchmark folder (ecgqa/synthetic + store/), or an ECG-QA folder with
+        `store` pointing at a prepared signal store."""
+        path = Path(path)
+        if store is None and (path / SYNTHETIC_SUBDIR).is_dir():
+            return cls(path / SYNTHETIC_SUBDIR, path / "store", variant)
+        if store is None:
+            raise FileNotFoundError(f"{path}: not a synthetic benchmark folder (no "
+                                    f"{SYNTHETIC_SUBDIR}/); for real ECG-QA pass the prepared "
+                                    "signal store too (--store)")
+        return cls(path, Path(store), variant)
+
+
+@dataclass
+class QASet:
+    """The questions of one split that have their ECG in the store, with options and reports."""
+
+    samples: list[QASample]
+    options: list[list[str]]
+    """Table 1 options per question, canonical order."""
+    rows: np.ndarray
+    """Store row of each question's ECG."""
+    reports: list[list[str]]
+    """Top-k retrieved reports per question (empty lists without retrieval)."""
+    store: SignalStore
+    n_missing: int = 0
+    """Questions dropped: ECG not in the store or no options."""
+    dataset_dir: Path | None = None
+    """The ECG-QA folder the questions came from."""
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @classmethod
+    def load(cls, bench: Benchmark, split: str, retrieved=None, limit: int | None = None,
+             seed: int = 0) -> QASet:
+        """`retrieved`: a RetrievedReports cache (or None); `limit`: a seeded subset."""
+        qa = load_split(bench.dataset_dir, bench.variant, split)
+        store = SignalStore(bench.store_dir)
+        kept, _ = join_store(qa.samples, store)
+        template_options = load_template_options(bench.dataset_dir)
+        samples, options = [], []
+        for sample in kept:
+            try:
+                options.append(candidate_options(sample, template_options))
+            except OptionsError:
+                continue
+            samples.append(sample)
+        n_missing = len(qa.samples) - len(samples)
+        if limit is not None and limit < len(samples):
+            keep = np.sort(np.random.default_rng([seed, 7]).choice(len(samples), limit,
+                                                                    replace=False))
+            samples, options = [samples[i] for i in keep], [options[i] for i in keep]
+        rows = np.array([store.row_of(s.ecg_id) for s in samples], dtype=np.int64)
+        reports = [list(retrieved.for_sample(s.sample_id)) if retrieved is not None else []
+                   for s in samples]
+        return cls(samples, options, rows, reports, store, n_missing, bench.dataset_dir)
+
+    def lengths(self) -> np.ndarray:
+        """A cheap length estimate per question (characters), for bucketing."""
+        return np.array([len(s.question) + sum(map(len, o)) + len(r[0] if r else "")
+                         for s, o, r in zip(self.samples, self.options, self.reports, strict=True)])
+
+
+def bucketed_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
+                     bucket: int = 50) -> list[np.ndarray]:
+    """One epoch of batches: shuffle, sort within windows of `bucket` batches by length (less
+    padding), then shuffle the batches. Depends only on (lengths, batch_size, seed, epoch)."""
+    rng = np.random.default_rng([seed, epoch, 11])
+    order = rng.permutation(len(lengths))
+    window = batch_size * bucket
+    batches = []
+    for start in range(0, len(order), window):
+        part = order[start : start + window]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    batches = [b for b in batches if len(b) == batch_size] or batches
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+class BatchPlan:
+    """Step → the indices of its questions, epoch after epoch (a resumed run replays it)."""
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, bucketed: bool = True
+                 ) -> None:
+        self.lengths, self.batch_size, self.seed, self.bucketed = lengths, batch_size, seed, bucketed
+        self._epoch, self._batches = -1, []
+        self.per_epoch = max(len(lengths) // batch_size, 1)
+
+    def batch(self, step: int) -> np.ndarray:
+        epoch, position = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            if self.bucketed:
+                self._batches = bucketed_batches(self.lengths, self.batch_size, self.seed, epoch)
+            else:
+                order = np.random.default_rng([self.seed, epoch, 11]).permutation(len(self.lengths))
+                self._batches = [order[i : i + self.batch_size]
+                                 for i in range(0, len(order) - self.batch_size + 1,
+                                                self.batch_size)] or [order]
+            self._epoch = epoch
+        return self._batches[position % len(self._batches)]
+
+
+@dataclass
+class Batch:
+    """Tensors of one forward pass (right-padded)."""
+
+    input_ids: torch.Tensor  # (B, L)
+    attention_mask: torch.Tensor  # (B, L)
+    labels: torch.Tensor  # (B, L), -100 outside the answer
+    prefix_start: torch.Tensor  # (B,), -1 where there is no ECG prefix
+    signals: torch.Tensor | None  # (U, 12, n) unique ECGs
+    ecg_index: torch.Tensor | None  # (B,) row in `signals`
+
+    def to(self, device: torch.device) -> Batch:
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Batch(*(move(getattr(self, f)) for f in self.__dataclass_fields__))
+
+    def as_kwargs(self) -> dict:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+def prompt_parts(config: ModelConfig, sample: QASample, options: Sequence[str],
+                 reports: Sequence[str], rng: np.random.Generator | None,
+                 measurements: str | None = None) -> PromptParts:
+    """The switches applied: dynamic prompting draws with `rng` (None: deterministic)."""
+    dynamic = rng if config.dynamic_prompting else None
+    shown = shuffled(options, dynamic) if dynamic is not None else list(options)
+    report = pick_report(reports, dynamic) if config.retrieval_active else None
+    return PromptParts(question=sample.question, options=shown, report=report,
+                       measurements=measurements if config.use_measurements else None)
+
+
+def unique_signals(store: SignalStore, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """(U, 12, n) signals of the distinct rows (one sorted store read) and each row's index."""
+    unique, index = np.unique(rows, return_inverse=True)
+    return torch.from_numpy(store.signals(unique)), torch.from_numpy(index.astype(np.int64))
+
+
+def make_batch(data: QASet, indices: np.ndarray, config: ModelConfig, prompts: PromptTokenizer,
+               *, seed: int | None, step: int, with_answer: bool = True,
+               measurements: Sequence[str | None] | None = None) -> Batch:
+    """Build one batch. `seed=None`: evaluation prompts (fixed order, top-1 report)."""
+    encoded = []
+    for position, i in enumerate(indices):
+        rng = None if seed is None else np.random.default_rng([seed, step, int(i)])
+        sample = data.samples[i]
+        parts = prompt_parts(config, sample, data.options[i], data.reports[i], rng,
+                             None if measurements is None else measurements[position])
+        text = user_text(parts, with_ecg=config.use_ecg, with_question=config.use_question)
+        answer = canonical_answer(sample.answer, data.options[i]) if with_answer else None
+        encoded.append(prompts.encode(text, answer))
+    input_ids, mask, labels, starts = collate(encoded, prompts.placeholder_id)
+    signals = index = None
+    if config.use_ecg:
+        signals, index = unique_signals(data.store, data.rows[np.asarray(indices)])
+    return Batch(input_ids, mask, labels, starts, signals, index)
