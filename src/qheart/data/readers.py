@@ -55,6 +55,7 @@ from qheart.data.errors import (
     MissingLeadsError,
     RecordIndexError,
     SampleRateError,
+    TooShortError,
     UnknownFormatError,
     UnreadableRecordError,
 )
@@ -65,7 +66,14 @@ from qheart.data.input_files import (
     human_bytes,
     open_regular_file,
 )
-from qheart.data.leads import LEADS, N_LEADS, N_SAMPLES, SAMPLE_RATE_HZ, canonical_lead_name
+from qheart.data.leads import (
+    LEADS,
+    MIN_DURATION_S,
+    N_LEADS,
+    N_SAMPLES,
+    SAMPLE_RATE_HZ,
+    canonical_lead_name,
+)
 from qheart.data.signal import (
     MAX_SAMPLE_RATE_HZ,
     MIN_SAMPLE_RATE_HZ,
@@ -323,29 +331,32 @@ def read_wfdb(
 ) -> np.ndarray:
     """A WFDB record (path with or without `.hea`/`.dat`) → canonical float32 (12, 5000) mV.
 
-    Order: strict header parse; lead mapping; data files checked (regular, sizes match the
-    header); one wfdb read of the 12 leads' first READ_SECONDS; cross-check with the header;
+    Order: strict header parse; data files checked (regular, sizes match the header); lead
+    mapping; one wfdb read of the 12 leads' first READ_SECONDS; cross-check with the header;
     checksums (unless `verify_checksums=False`); physical units; `to_canonical`.
     """
     import wfdb
 
-    from qheart.data.wfdb_header import check_data_files, read_header
+    from qheart.data.wfdb_header import check_data_files, read_header, require_data_files
 
     base = _record_base(record_path)
     hea = base.with_name(base.name + ".hea")
-    if not hea.exists() and not hea.is_symlink():
+    if not _present(hea):
         raise UnreadableRecordError(hea, "header file not found")
     header = read_header(hea)
+    check_data_files(header, base.parent)
     channels = lead_indices(header.names, hea)  # canonical order; extra leads never read
     units = [header.signals[c].units for c in channels]
     to_mv = _units_to_mv(units, [header.names[c] for c in channels], hea)  # (12, 1)
-    sig_len = check_data_files(header, base.parent, channels)
-    n_read = min(sig_len, read_window(header.fs))
+    require_data_files(header, base.parent, channels)
+    if header.sig_len == 0:
+        raise TooShortError(base, f"only 0.00 s of signal, at least {MIN_DURATION_S:g} s needed")
+    n_read = min(header.sig_len, read_window(header.fs))
     record = _call_wfdb(wfdb.rdrecord, base, "unreadable signal", str(base), sampto=n_read,
                         channels=channels, physical=False, m2s=False, return_res=64)
     _cross_check(record, header, channels, n_read, hea)
     if verify_checksums:
-        _verify_checksums(record, base, header, channels, n_read, sig_len)
+        _verify_checksums(record, base, header, channels, n_read, header.sig_len)
     physical = _call_wfdb(record.dac, base, "cannot convert to physical units", expanded=False,
                           return_res=64, inplace=False)  # (n_read, 12), NaN where invalid
     signal = np.asarray(physical, dtype=np.float64).T * to_mv  # (12, n) mV
@@ -596,10 +607,15 @@ def read_csv(
 # ------------------------------------------------------------------------------------ dispatch
 
 
+def _present(path: Path) -> bool:
+    """Something is there, even a dangling link or a link loop (which `exists()` calls absent)."""
+    return path.exists() or path.is_symlink()
+
+
 def _is_wfdb(path: Path) -> bool:
     if path.suffix.lower() in {".hea", ".dat"}:
         return True
-    return path.with_name(path.name + ".hea").exists()
+    return _present(path.with_name(path.name + ".hea"))
 
 
 def read_ecg(
@@ -622,7 +638,7 @@ def read_ecg(
         kind = "wfdb"
     elif suffix in {".npy", ".csv", ".h5", ".hdf5"}:
         kind = suffix
-    elif not path.exists() and not path.is_symlink():
+    elif not _present(path):
         raise UnreadableRecordError(path, "no such file (nor a WFDB record with a .hea beside it)")
     else:
         raise UnknownFormatError(

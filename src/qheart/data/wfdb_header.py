@@ -11,7 +11,8 @@ Grammar (WFDB "header" spec, single-segment records):
     record line:  NAME N_SIG FS[/COUNTER[(BASE)]] [SIG_LEN [BASE_TIME [BASE_DATE]]]
     signal lines: FILE FMT[xSPF][:SKEW][+OFFSET] GAIN[(BASELINE)][/UNITS] [ADC_RES [ADC_ZERO
                   [INIT_VALUE [CHECKSUM [BLOCK_SIZE [DESCRIPTION]]]]]]
-Unlike the WFDB defaults, FS and GAIN are required (no guessed 250 Hz or uncalibrated 200/mV),
+Unlike the WFDB defaults, FS, SIG_LEN and GAIN are required (no guessed 250 Hz or uncalibrated
+200/mV; wfdb cannot read a record without SIG_LEN anyway),
 data files must be plain names in the header's folder, and the signal lines must number N_SIG.
 """
 
@@ -64,7 +65,7 @@ class WfdbHeader:
     path: Path
     n_sig: int
     fs: float
-    sig_len: int | None
+    sig_len: int
     signals: tuple[SignalSpec, ...]
 
     @property
@@ -76,7 +77,7 @@ def _unreadable(hea: Path, problem: str) -> UnreadableRecordError:
     return UnreadableRecordError(hea, f"unreadable header: {problem}")
 
 
-def _parse_record_line(line: str, hea: Path) -> tuple[int, float, int | None]:
+def _parse_record_line(line: str, hea: Path) -> tuple[int, float, int]:
     tokens = line.split()
     if "/" in tokens[0]:
         raise _unreadable(hea, "multi-segment WFDB records are not supported")
@@ -90,12 +91,11 @@ def _parse_record_line(line: str, hea: Path) -> tuple[int, float, int | None]:
         check_sample_rate(None, hea)
     fs_text = tokens[2].split("/", 1)[0]  # FS[/COUNTER_FREQ[(BASE_COUNTER)]]
     fs = check_sample_rate(fs_text, hea)  # "-500", "nan", "abc", "1e9": SampleRateError
-    sig_len = None
-    if len(tokens) > 3:
-        if not tokens[3].isdigit():
-            raise _unreadable(hea, f"signal length {tokens[3]!r} is not a whole number")
-        sig_len = int(tokens[3])
-    return n_sig, fs, sig_len
+    if len(tokens) < 4:  # WFDB allows it; wfdb 4.3 then fails on any read, with a TypeError
+        raise _unreadable(hea, "no signal length on the record line")
+    if not tokens[3].isdigit():
+        raise _unreadable(hea, f"signal length {tokens[3]!r} is not a whole number")
+    return n_sig, fs, int(tokens[3])
 
 
 def _parse_signal_line(line: str, number: int, hea: Path) -> SignalSpec:
@@ -167,53 +167,44 @@ def _frame_bytes(header: WfdbHeader, channels: list[int]) -> float:
                for i in channels)
 
 
-def check_data_files(header: WfdbHeader, folder: Path, needed: list[int]) -> int:
-    """Every data file holding a `needed` channel exists and is a regular file, and every data
-    file present has exactly the size the header describes; returns the signal length (from the
-    header, or inferred from the file size when the header leaves it out).
+def check_data_files(header: WfdbHeader, folder: Path) -> None:
+    """Every data file present is a regular file of exactly the size the header describes.
+    Absent files are left to `require_data_files`: a file holding only leads that are dropped
+    (PTB's .xyz) may be absent.
 
-    A truncated file or a header listing more or fewer signals than the file holds is caught
-    here with a clear message; wfdb itself only says "Samples were not loaded correctly" or
-    reads garbage.
+    Checked before the leads are mapped: a truncated file or a header listing more or fewer
+    signals than the file holds is the real fault, and is named as such (wfdb itself only says
+    "Samples were not loaded correctly" or reads garbage).
     """
     by_file: dict[str, list[int]] = {}
     for i, spec in enumerate(header.signals):
         by_file.setdefault(spec.file_name, []).append(i)
-    sig_len = header.sig_len
     for file_name, channels in sorted(by_file.items()):
         path = folder / file_name
-        if not any(c in needed for c in channels) and not path.exists():
-            continue  # a file of leads we drop may be absent (PTB's .xyz)
         if not path.exists() and not path.is_symlink():
-            raise UnreadableRecordError(path, "data file missing")
+            continue
         st = check_regular_file(path, what="WFDB data file")
         formats = {header.signals[c].fmt for c in channels}
         if not formats <= BYTES_PER_SAMPLE.keys():
-            if len(formats) > 1 or sig_len is None:
-                raise UnreadableRecordError(
-                    header.path, f"compressed (FLAC) data file {file_name} needs the signal "
-                                 "length in the header and one format per file")
+            if len(formats) > 1:
+                raise UnreadableRecordError(header.path, f"data file {file_name} mixes compressed "
+                                                         "(FLAC) and other formats")
             continue  # compressed: the size says nothing; wfdb's decoder checks the stream
         offset = header.signals[channels[0]].byte_offset
-        frame = _frame_bytes(header, channels)
-        if sig_len is None:  # as wfdb does: the length the file holds
-            frames = (st.st_size - offset) / frame
-            if frames != int(frames) or frames < 0:
-                raise UnreadableRecordError(
-                    path, f"{st.st_size} bytes is not a whole number of {frame:g}-byte frames of "
-                          f"the header's {len(channels)} signal(s)")
-            sig_len = int(frames)
-            continue
-        expected = offset + math.ceil(sig_len * frame)
+        expected = offset + math.ceil(header.sig_len * _frame_bytes(header, channels))
         if st.st_size != expected:
             kind = "truncated" if st.st_size < expected else "longer than the header describes"
             raise UnreadableRecordError(
                 path,
                 f"{kind}: {st.st_size} bytes, but the header's {len(channels)} signal(s) × "
-                f"{sig_len} samples need {expected} (truncated file or header/lead-count "
+                f"{header.sig_len} samples need {expected} (truncated file or header/lead-count "
                 "mismatch)",
             )
-    if sig_len is None:
-        raise UnreadableRecordError(header.path, "no signal length in the header and no data file "
-                                                 "to infer it from")
-    return sig_len
+
+
+def require_data_files(header: WfdbHeader, folder: Path, channels: list[int]) -> None:
+    """The files holding `channels` exist (their sizes were checked by `check_data_files`)."""
+    for file_name in sorted({header.signals[c].file_name for c in channels}):
+        path = folder / file_name
+        if not path.exists() and not path.is_symlink():
+            raise UnreadableRecordError(path, "data file missing")
