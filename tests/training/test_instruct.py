@@ -109,3 +109,24 @@ def test_bucketed_batches_cover_each_question_once_per_epoch() -> None:
     spread = np.mean([np.ptp(lengths[plan.batch(s)]) for s in range(8)])
     assert spread < np.ptp(lengths) / 2  # similar lengths share a batch
     np.testing.assert_array_equal(BatchPlan(lengths, 8, seed=1).batch(11), plan.batch(11))
+
+
+def test_cli_train_with_set_overrides_writes_a_model(qa_world, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from qheart.cli import app
+    from tests.qa_fixtures import tiny_train_config
+
+    config = tmp_path / "tiny.json"
+    tiny_train_config(qa_world["llm"]).save(config)
+    out = tmp_path / "model"
+    argv = ["train", "--data", str(qa_world["bench"]), "--encoder", str(qa_world["encoder"]),
+            "--index", str(qa_world["index"]), "--out", str(out), "--config", str(config),
+            "--set", "model.use_ecg=false", "--max-steps", "3"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["model"]["use_ecg"] is False and meta["train"]["max_steps"] == 3
+    assert "model in" in result.output
+    help_text = CliRunner().invoke(app, ["train", "--help"]).output
+    assert "--set" in help_text and "--max-minutes" in help_text

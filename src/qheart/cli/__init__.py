@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from qheart.cli import ask, demo, ecgqa, index, measure, prepare, pretrain, serve, synth
+from qheart.cli import ask, demo, ecgqa, index, measure, prepare, pretrain, serve, synth, train
 
 app = typer.Typer(
     name="qheart",
@@ -26,6 +26,7 @@ app.add_typer(data_app, name="data")
 app.command("pretrain")(pretrain.pretrain)
 app.command("zero-shot")(pretrain.zero_shot)
 app.add_typer(index.app, name="index")
+app.command("train")(train.train)
 app.command("demo")(demo.demo)
 app.command("measure")(measure.measure)
 app.command("ask")(ask.ask)

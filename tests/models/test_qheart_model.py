@@ -1,0 +1,96 @@
+"""The Q-HEART model's parts: mapper/skip shapes, prefix placement, answer-only logits, presets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from qheart.models.encoder import EncoderConfig
+from qheart.models.mapper import ETMapper, LeadPositionalSkip
+from qheart.models.qheart_model import ModelConfig, QHeartModel, truncate_layers
+from qheart.training.instruct_config import TrainConfig
+from tests.qa_fixtures import TINY_ENCODER
+
+LLAMA_32_1B = LlamaConfig(  # Llama-3.2-1B-Instruct's published shapes
+    vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+    num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072,
+    tie_word_embeddings=True, rope_theta=500000.0)
+
+
+def tiny_llm() -> LlamaForCausalLM:
+    torch.manual_seed(0)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                                        num_hidden_layers=3, num_attention_heads=4,
+                                        num_key_value_heads=2, tie_word_embeddings=True))
+
+
+def test_mapper_and_skip_shapes_and_the_single_linear_ablation() -> None:
+    z, pos = torch.randn(3, 16), torch.randn(3, 40, 8)
+    assert ETMapper(16, 32, 12, 2, 4)(z).shape == (3, 12, 32)
+    plain = ETMapper(16, 32, 12, n_layers=0)
+    assert plain.transformer is None and plain(z).shape == (3, 12, 32)
+    skip = LeadPositionalSkip(40, 8, 32, 12)
+    assert skip(pos).shape == (3, 12, 32)
+    with pytest.raises(ValueError, match="steps"):
+        skip(torch.randn(3, 39, 8))
+
+
+def test_prefix_goes_exactly_over_the_placeholders() -> None:
+    model = QHeartModel(ModelConfig(encoder=TINY_ENCODER, mapper_dropout=0.0), tiny_llm()).eval()
+    ids = torch.randint(0, 64, (2, 20))
+    starts = torch.tensor([3, -1])
+    signals = torch.randn(1, 12, 5000)
+    embeds = model.input_embeddings(ids, starts, signals, torch.tensor([0, 0]))
+    plain = model.causal_lm.get_input_embeddings()(ids)
+    prefix = model.prefix(signals)[0]
+    torch.testing.assert_close(embeds[0, 3:15], prefix)
+    torch.testing.assert_close(embeds[0, :3], plain[0, :3])
+    torch.testing.assert_close(embeds[0, 15:], plain[0, 15:])
+    torch.testing.assert_close(embeds[1], plain[1])  # no marker: untouched
+
+
+def test_answer_only_logits_give_the_full_vocabulary_loss() -> None:
+    model = QHeartModel(ModelConfig(encoder=TINY_ENCODER, mapper_dropout=0.0, lora_dropout=0.0),
+                        tiny_llm()).eval()
+    ids = torch.randint(0, 64, (2, 24))
+    labels = torch.full_like(ids, -100)
+    labels[:, 20:] = ids[:, 20:]
+    mask = torch.ones_like(ids)
+    args = (ids, mask, labels, torch.tensor([2, 2]), torch.randn(2, 12, 5000), torch.tensor([0, 1]))
+    fast = model(*args)
+    naive = model(*args, full_logits=True)
+    torch.testing.assert_close(fast, naive)
+    fast.backward()
+    assert model.mapper.project.weight.grad is not None  # the ECG path learns from the answer
+
+
+def test_switches_freeze_what_they_say() -> None:
+    blind = QHeartModel(ModelConfig(encoder=TINY_ENCODER, use_ecg=False), tiny_llm())
+    assert not any(p.requires_grad for p in blind.mapper.parameters())
+    assert not any(p.requires_grad for p in blind.encoder.parameters())
+    frozen = QHeartModel(ModelConfig(encoder=TINY_ENCODER, freeze_llm=True,
+                                     positional_skip=False), tiny_llm())
+    assert frozen.skip is None
+    assert not any(p.requires_grad for p in frozen.llm.parameters())
+    assert any(p.requires_grad for p in frozen.mapper.parameters())
+    lora = QHeartModel(ModelConfig(encoder=TINY_ENCODER, freeze_encoder=True), tiny_llm())
+    trainable = {n for n, p in lora.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or n.startswith(("mapper.", "skip.")) for n in trainable)
+    assert sum("lora_" in n for n in trainable) == 3 * 7 * 2  # 3 layers × 7 projections × A, B
+    assert truncate_layers(tiny_llm(), 2).config.num_hidden_layers == 2
+
+
+def test_paper_preset_on_the_meta_device_with_llama_3_2_1b_shapes(capsys) -> None:
+    config = TrainConfig.from_name("paper")
+    assert config.lr == 5e-5 and config.batch_size == 32 and config.betas == (0.9, 0.98)
+    assert config.model.encoder == EncoderConfig.from_name("paper")
+    with torch.device("meta"):
+        model = QHeartModel(config.model, LlamaForCausalLM(LLAMA_32_1B))
+    counts = model.parameter_counts()
+    print({k: f"{v:,}" for k, v in counts.items()})
+    assert 1.2e9 < counts["llm"] < 1.3e9  # 1.236 B + LoRA
+    assert 85e6 < counts["encoder"] < 95e6
+    assert counts["mapper"] > 12 * 2048 * 768  # Linear(768 → 12·2048) + 2 layers
+    small = TrainConfig.from_name("cpu-small")
+    assert small.model.llm_layers == 10 and small.model.llm == "smollm2-135m-instruct"
