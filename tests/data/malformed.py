@@ -54,6 +54,8 @@ class Case:
     """A fragment the message must contain (beyond the file name)."""
     forbidden: tuple[str, ...] = field(default=())
     """Fragments the message must not contain (e.g. the "1 Hz" wfdb reads 1e9 as)."""
+    record: Callable[[Path, str], Path] | None = None
+    """WFDB cases: write the damaged record as folder/name (for corpus layouts); returns it."""
 
     @property
     def id(self) -> str:
@@ -121,12 +123,14 @@ def on_signal(lead: int | None, position: int, value: str) -> Callable[[int, lis
 def wfdb_case(name: str, damage: Callable[[Path], object] | None, error: type[ECGError],
               needle: str = "", *, forbidden: tuple[str, ...] = (), **record) -> Case:
     """A record written good (with `record` options), then damaged in place."""
-    def build(folder: Path) -> tuple[object, dict]:
-        base = good_record(folder, "rec", **record)
+    def make(folder: Path, record_name: str) -> Path:
+        base = good_record(folder, record_name, **record)
         if damage is not None:
             damage(base)
-        return base, {}
-    return Case("wfdb", name, build, error, needle, forbidden)
+        return base
+
+    return Case("wfdb", name, lambda folder: (make(folder, "rec"), {}), error, needle, forbidden,
+                record=make)
 
 
 def file_case(family: str, name: str, make: Callable[[Path], None], error: type[ECGError],
@@ -276,7 +280,7 @@ _WFDB: list[Case] = [
               UnreadableRecordError, "empty file"),
     wfdb_case("header-fewer-signal-lines", lambda b: edit_header(b, keep=lambda i: i != 12),
               UnreadableRecordError, "announces 12 signal(s) but 11"),
-    wfdb_case("header-says-13-leads", lambda b: _add_signal(b, "rec.dat 16 1000(0)/mV 16 0 0 0 0 vx"),
+    wfdb_case("header-says-13-leads", lambda b: _add_signal(b, "16 1000(0)/mV 16 0 0 0 0 vx"),
               UnreadableRecordError, "lead-count mismatch"),
     wfdb_case("header-says-11-leads", lambda b: edit_header(
         b, record_line=set_token(1, "11"), keep=lambda i: i != 12),
@@ -295,7 +299,7 @@ _WFDB: list[Case] = [
     wfdb_case("n-sig-zero", lambda b: edit_header(b, record_line=set_token(1, "0"),
                                                   keep=lambda i: i == 0),
               UnreadableRecordError, "no signals"),
-    wfdb_case("multi-segment", lambda b: edit_header(b, record_line=set_token(0, "rec/2")),
+    wfdb_case("multi-segment", lambda b: edit_header(b, record_line=lambda t: [t[0] + "/2", *t[1:]]),
               UnreadableRecordError, "multi-segment"),
     wfdb_case("data-file-outside-folder", lambda b: edit_header(
         b, signal_line=on_signal(None, 0, "../rec.dat")), UnreadableRecordError,
@@ -343,11 +347,11 @@ _WFDB: list[Case] = [
 ]
 
 
-def _add_signal(base: Path, line: str) -> None:
+def _add_signal(base: Path, fields: str) -> None:
     """One more signal line than the data file holds, and a record line that counts it."""
     edit_header(base, record_line=set_token(1, "13"))
     hea = base.with_suffix(".hea")
-    hea.write_text(hea.read_text() + line + "\n")
+    hea.write_text(hea.read_text() + f"{base.name}.dat {fields}\n")
 
 
 def _zeros_to(base: Path, size: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -311,3 +312,164 @@ def test_a_folder_without_the_published_layout_is_one_clear_error(corpus: str, m
 def test_prepare_commands_have_help(corpus: str) -> None:
     result = runner.invoke(app, ["data", "prepare", corpus, "--help"])
     assert result.exit_code == 0 and "--chunk-size" in result.output and "--root" in result.output
+
+
+# ------------------------------------------------------------------ malformed records, full disk
+
+
+def _plant(root: Path, ecg_id: int, make) -> None:
+    """Replace record `ecg_id` of a written corpus by what `make(folder, name)` writes."""
+    base = root / ptbxl_record_path(ecg_id)
+    for suffix in (".hea", ".dat"):
+        base.with_suffix(suffix).unlink()
+    make(base.parent, base.name)
+
+
+def test_each_malformed_record_is_one_skip_line_and_the_rest_are_stored(tmp_path: Path) -> None:
+    from .malformed import WFDB_MUST_FAIL
+
+    n_good = 6
+    bad = {n_good + 1 + k: case for k, case in enumerate(WFDB_MUST_FAIL)}
+    root = tmp_path / "ptbxl"
+    write_ptbxl(root, n_good + len(bad), distinct=n_good)
+    for ecg_id, case in bad.items():
+        _plant(root, ecg_id, case.record)
+    start = time.monotonic()
+    result = runner.invoke(app, ["data", "prepare", "ptbxl", "--root", str(root),
+                                 "--out", str(tmp_path / "s"), "--workers", "1",
+                                 "--chunk-size", "16"])
+    elapsed = time.monotonic() - start
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if line.startswith("skipped ")]
+    assert len(lines) == len(bad)
+    store = SignalStore(tmp_path / "s")
+    assert store.ids.tolist() == list(range(1, n_good + 1))
+    skipped = store.skipped.set_index("record")
+    assert len(skipped) == len(bad)
+    for ecg_id, case in bad.items():
+        row = skipped.loc[ptbxl_record_path(ecg_id)]
+        assert row["kind"] == case.error.__name__, (case.id, row["reason"])
+        assert ptbxl_record_path(ecg_id) in row["reason"] and case.needle in row["reason"], case.id
+    for ecg_id in range(1, n_good + 1):
+        _assert_float16_close(store.signal(store.row_of(ecg_id)),
+                              read_wfdb(root / ptbxl_record_path(ecg_id)))
+    assert elapsed < 5 * len(bad), f"{elapsed:.0f} s"  # no hang (FIFOs, 2 GiB files, loops)
+
+
+def test_no_verify_checksums_stores_what_the_checksums_reject(tmp_path: Path) -> None:
+    from .malformed import WFDB_MUST_FAIL
+
+    corrupt = [case for case in WFDB_MUST_FAIL if "checksum" in case.needle]
+    assert len(corrupt) == 3
+    root = tmp_path / "ptbxl"
+    write_ptbxl(root, 2 + len(corrupt))
+    for k, case in enumerate(corrupt):
+        _plant(root, 3 + k, case.record)
+    checked = prepare(PrepareConfig("ptbxl", root, tmp_path / "checked", workers=1),
+                      progress=False, on_skip=lambda s: None).store
+    assert checked.ids.tolist() == [1, 2]
+    assert set(checked.skipped["kind"]) == {"UnreadableRecordError"}
+    trusting = prepare(PrepareConfig("ptbxl", root, tmp_path / "trusting", workers=1,
+                                     verify_checksums=False), progress=False,
+                       on_skip=lambda s: None).store
+    # The 24-bit record's flipped bits make 4 V spikes: the amplitude bound still refuses it.
+    assert trusting.ids.tolist() == [1, 2, 3, 4]
+    assert trusting.skipped["kind"].tolist() == ["AmplitudeError"]
+    with pytest.raises(PrepareError, match="verify_checksums"):  # one store never mixes both
+        prepare(PrepareConfig("ptbxl", root, tmp_path / "trusting", workers=1), progress=False)
+    result = runner.invoke(app, ["data", "prepare", "ptbxl", "--root", str(root), "--out",
+                                 str(tmp_path / "cli"), "--workers", "1", "--no-verify-checksums"])
+    assert result.exit_code == 0 and "wrote 4 records" in result.stdout, result.output
+
+
+def _disk_full_after(monkeypatch: pytest.MonkeyPatch, n_chunks: int) -> None:
+    """The .npy of every chunk after the first `n_chunks` meets a full disk half-way."""
+    import errno
+
+    from qheart.data import store as store_module
+
+    real = store_module._write_npy
+    written: list[Path] = []
+
+    def write(path: Path, array: np.ndarray) -> None:
+        if len(written) >= n_chunks:
+            with open(path.with_name(path.name + ".tmp-1"), "wb") as fh:
+                fh.write(b"\0" * 1000)  # a partial temporary, as a real failure leaves
+            raise OSError(errno.ENOSPC, "No space left on device", str(path) + ".tmp-1")
+        written.append(path)
+        real(path, array)
+
+    monkeypatch.setattr(store_module, "_write_npy", write)
+
+
+def test_full_disk_is_one_line_and_a_rerun_completes_identically(
+        ptbxl_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    from qheart.cli import main
+    from qheart.data.store import StoreError
+
+    reference, out = tmp_path / "reference", tmp_path / "s"
+    prepare(PrepareConfig("ptbxl", ptbxl_corpus, reference, workers=1, chunk_size=8, limit=40),
+            progress=False, on_skip=lambda s: None)
+    args = ["data", "prepare", "ptbxl", "--root", str(ptbxl_corpus), "--out", str(out),
+            "--workers", "1", "--chunk-size", "8", "--limit", "40"]
+    _disk_full_after(monkeypatch, 2)
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    assert stopped.value.code == 1
+    printed = capsys.readouterr()
+    errors = [line for line in (printed.out + printed.err).splitlines() if "error:" in line]
+    assert len(errors) == 1 and "disk full" in errors[0] and "re-run" in errors[0], errors
+    assert "Traceback" not in printed.out + printed.err
+    with pytest.raises(StoreError, match="not finished"):
+        SignalStore(out)
+    monkeypatch.undo()
+    with pytest.raises(SystemExit) as finished:
+        main(args)
+    assert finished.value.code == 0
+    assert not list((out / "shards").glob("*.tmp-*"))
+    _assert_same_store(reference, out)
+
+
+def _can_mount_tmpfs(where: Path) -> bool:
+    import shutil
+
+    if shutil.which("unshare") is None:
+        return False
+    where.mkdir()
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs "
+                            f"{where}"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+def test_real_full_disk_on_a_small_tmpfs(ptbxl_corpus: Path, tmp_path: Path) -> None:
+    """A real ENOSPC: prepare into a 700 KiB tmpfs (fits one 480 KB chunk of 4 records), then
+    the same command after the tmpfs is enlarged. Needs user namespaces (skipped without)."""
+    mnt = tmp_path / "mnt"
+    if not _can_mount_tmpfs(mnt):
+        pytest.skip("cannot mount a tmpfs in a user namespace here")
+    reference, logs = tmp_path / "reference", tmp_path / "logs"
+    logs.mkdir()
+    prepare(PrepareConfig("ptbxl", ptbxl_corpus, reference, workers=1, chunk_size=4, limit=12),
+            progress=False, on_skip=lambda s: None)
+    run = shlex.join(_cli("data", "prepare", "ptbxl", "--root", str(ptbxl_corpus), "--out",
+                          f"{mnt}/s", "--workers", "1", "--chunk-size", "4", "--limit", "12"))
+    script = (f"mount -t tmpfs -o size=700k tmpfs {mnt} && "
+              f"{run} >{logs}/first.out 2>{logs}/first.err; echo $? >{logs}/first.rc; "
+              f"cp -a {mnt}/s {tmp_path}/half; mount -o remount,size=64m {mnt} && "
+              f"{run} >{logs}/second.out 2>{logs}/second.err; echo $? >{logs}/second.rc; "
+              f"cp -a {mnt}/s {tmp_path}/full")
+    subprocess.run(["unshare", "-rm", "sh", "-c", script], check=True, timeout=300)
+    first = (logs / "first.out").read_text() + (logs / "first.err").read_text()
+    assert (logs / "first.rc").read_text().strip() == "1", first
+    errors = [line for line in first.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "disk full" in errors[0], first
+    assert "Traceback" not in first
+    from qheart.data.store import StoreError
+
+    with pytest.raises(StoreError, match="not finished"):
+        SignalStore(tmp_path / "half")
+    second = (logs / "second.out").read_text() + (logs / "second.err").read_text()
+    assert (logs / "second.rc").read_text().strip() == "0", second
+    assert "kept" in second  # resumed, not restarted
+    _assert_same_store(reference, tmp_path / "full")

@@ -6,6 +6,9 @@ happen inside the commands so that `qheart --help` stays instant.
 
 from __future__ import annotations
 
+import errno
+from typing import Annotated
+
 import typer
 
 from qheart.cli import ask, demo, ecgqa, index, measure, prepare, pretrain, serve, synth, train
@@ -33,5 +36,44 @@ app.command("ask")(ask.ask)
 app.command("serve")(serve.serve)
 
 
-def main() -> None:
-    app()
+_options = {"debug": False}
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="On an error, show the full traceback instead of one line.")] = False,
+) -> None:
+    _options["debug"] = debug
+
+
+def _is_known_error(exc: BaseException) -> bool:
+    """Errors that describe the input or the machine, not a bug: qheart's own typed errors
+    (ECGError, StoreError, CorpusError, …) and what the OS reports (disk full, no permission)."""
+    if isinstance(exc, OSError):
+        return True
+    return any(cls.__module__.startswith("qheart.") for cls in type(exc).__mro__)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and not any(c.__module__.startswith("qheart.")
+                                            for c in type(exc).__mro__):
+        where = f"{exc.filename}: " if exc.filename else ""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"{where}disk full ({exc.strerror}); free space and re-run the same command"
+        return f"{where}{exc.strerror or exc}"
+    return " ".join(str(exc).splitlines()) or type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console script. A known error (see `_is_known_error`) is one line on stderr and exit
+    code 1, handled here once for every command; `qheart --debug ...` re-raises it with its
+    traceback. Anything else is a bug and keeps its traceback."""
+    _options["debug"] = False
+    try:
+        app(args=argv)
+    except Exception as exc:
+        if _options["debug"] or not _is_known_error(exc):
+            raise
+        typer.echo(f"error: {_one_line(exc)}", err=True)
+        raise SystemExit(1) from None

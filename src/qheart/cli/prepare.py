@@ -28,6 +28,10 @@ ChunkSize = Annotated[int | None, typer.Option(
                                 "a resumed run keeps the size the folder was started with).")]
 Limit = Annotated[int | None, typer.Option(
     "--limit", min=0, help="Only the first N records in the corpus's order (for a trial run).")]
+VerifyChecksums = Annotated[bool, typer.Option(
+    "--verify-checksums/--no-verify-checksums",
+    help="Compare each WFDB header's checksums with its data and skip records that differ "
+         "(--no-verify-checksums stores them: only for files known to carry wrong checksums).")]
 
 
 def _root(corpus: str):
@@ -41,7 +45,7 @@ Code15Root = _root("code15")
 
 
 def _run(corpus: str, root: Path, out: Path, workers: int | None, chunk_size: int | None,
-         limit: int | None) -> None:
+         limit: int | None, verify_checksums: bool = True) -> None:
     from rich.console import Console
 
     from qheart.data.corpora import CorpusError
@@ -52,7 +56,7 @@ def _run(corpus: str, root: Path, out: Path, workers: int | None, chunk_size: in
     try:
         config = PrepareConfig(corpus=corpus, root=root, out=out,
                                workers=workers or default_workers(), chunk_size=chunk_size,
-                               limit=limit)
+                               limit=limit, verify_checksums=verify_checksums)
         console.print(f"preparing {corpus} from {root} into {out} with {config.workers} workers",
                       highlight=False)
         result = prepare(config)
@@ -85,20 +89,23 @@ def _print_summary(console, summary: dict) -> None:
 
 @app.command("ptbxl")
 def ptbxl(root: PtbxlRoot, out: Out, workers: Workers = None,
-          chunk_size: ChunkSize = None, limit: Limit = None) -> None:
+          chunk_size: ChunkSize = None, limit: Limit = None,
+          verify_checksums: VerifyChecksums = True) -> None:
     """PTB-XL 1.0.3: 500 Hz records + ptbxl_database.csv (scp_codes, folds, noise, report)."""
-    _run("ptbxl", root, out, workers, chunk_size, limit)
+    _run("ptbxl", root, out, workers, chunk_size, limit, verify_checksums)
 
 
 @app.command("mimic-iv-ecg")
 def mimic_iv_ecg(root: MimicRoot, out: Out, workers: Workers = None,
-                 chunk_size: ChunkSize = None, limit: Limit = None) -> None:
+                 chunk_size: ChunkSize = None, limit: Limit = None,
+                 verify_checksums: VerifyChecksums = True) -> None:
     """MIMIC-IV-ECG v1.0, streamed: ecg_id = study_id, report = joined report_0 … report_17."""
-    _run("mimic-iv-ecg", root, out, workers, chunk_size, limit)
+    _run("mimic-iv-ecg", root, out, workers, chunk_size, limit, verify_checksums)
 
 
 @app.command("code15")
 def code15(root: Code15Root, out: Out, workers: Workers = None,
-           chunk_size: ChunkSize = None, limit: Limit = None) -> None:
+           chunk_size: ChunkSize = None, limit: Limit = None,
+           verify_checksums: VerifyChecksums = True) -> None:
     """CODE-15%: 400 Hz HDF5 tracings → 500 Hz, ecg_id = exam_id, labels from exams.csv."""
-    _run("code15", root, out, workers, chunk_size, limit)
+    _run("code15", root, out, workers, chunk_size, limit, verify_checksums)

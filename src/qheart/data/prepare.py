@@ -12,7 +12,11 @@ merged metadata and store.json.
   finished chunks and ends with the same store as an uninterrupted run. `prepare.json` pins the
   options that decide the chunk boundaries, so a resume with different ones is refused.
 - Bad records: a record that cannot be read becomes a `SkippedRecord` (printed as one line, kept
-  in skipped.csv); it never aborts the run.
+  in skipped.csv); it never aborts the run. Every reader check applies (`qheart.data.readers`:
+  strict WFDB headers, checksums, regular files, size limits, amplitudes), so a malformed record
+  costs one line and never a hang.
+- A full disk stops the run with one `StoreError` line; the chunks finished so far are kept, the
+  store has no store.json (it refuses to open), and the same command resumes once there is space.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from qheart.data.store import (
     StoreError,
     StoreWriter,
     encode_rows,
+    write_error,
     write_text_atomic,
 )
 
@@ -82,6 +87,9 @@ class PrepareConfig:
     was started with when resuming, else `auto_chunk_size`."""
     limit: int | None = None
     """Only the first `limit` records in the corpus's order (for trials)."""
+    verify_checksums: bool = True
+    """Compare WFDB checksums with the data (False: store records whose checksums are wrong;
+    pinned in prepare.json like the chunk options, so one store never mixes both)."""
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -149,11 +157,12 @@ def _to_store_record(signal: np.ndarray, source: Path) -> np.ndarray:
     return half
 
 
-def convert_chunk(corpus_name: str, root: Path, chunk: int, rows: pd.DataFrame) -> ChunkResult:
+def convert_chunk(corpus_name: str, root: Path, chunk: int, rows: pd.DataFrame,
+                  verify_checksums: bool = True) -> ChunkResult:
     """Worker side: read one chunk's records; good ones become float16 rows, bad ones skips."""
     corpus = get_corpus(corpus_name)
     try:
-        results = corpus.read(root, rows)
+        results = corpus.read(root, rows, verify_checksums=verify_checksums)
     except Exception as exc:  # a reader bug must cost this chunk's records, not the run
         results = [exc] * len(rows)
     keep, signals, skipped = [], [], []
@@ -182,20 +191,27 @@ def _resolve_plan(config: PrepareConfig, n_records: int) -> dict:
     a resume adopts them, and is refused if it asks for different ones."""
     path = config.out / PLAN_FILE
     started = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if started is not None:
+        started.setdefault("verify_checksums", True)  # folders started before the option existed
     chunk_size = config.chunk_size or (started["chunk_size"] if started
                                        else auto_chunk_size(n_records, config.workers))
-    plan = {"corpus": config.corpus, "chunk_size": chunk_size, "limit": config.limit}
+    plan = {"corpus": config.corpus, "chunk_size": chunk_size, "limit": config.limit,
+            "verify_checksums": config.verify_checksums}
     if started is not None:
         if started != plan:
             raise PrepareError(
-                f"{config.out} was started with {started}, this run asks for {plan}; "
-                "re-run with the same --chunk-size/--limit to resume, or choose a new --out"
+                f"{config.out} was started with {started}, this run asks for {plan}; re-run with "
+                "the same --chunk-size/--limit/--no-verify-checksums to resume, or choose a new "
+                "--out"
             )
         return plan
     if config.out.exists() and any(config.out.iterdir()):
         raise PrepareError(f"{config.out} exists and is not a preparation folder; choose a new --out")
-    config.out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(plan, indent=1))
+    try:
+        config.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(plan, indent=1))
+    except OSError as exc:
+        raise write_error(config.out, exc) from exc
     return plan
 
 
@@ -217,19 +233,21 @@ def _expected_done(done: set[int], total: int, chunk_size: int) -> int:
 
 
 def _converted(
-    corpus_name: str, root: Path, chunks: Iterator[tuple[int, pd.DataFrame]], workers: int
+    corpus_name: str, root: Path, chunks: Iterator[tuple[int, pd.DataFrame]], workers: int,
+    verify_checksums: bool = True,
 ) -> Iterator[ChunkResult]:
     """Convert chunks in worker processes, yielding each as it finishes (any order), with at
     most IN_FLIGHT_PER_WORKER × workers chunks submitted, so memory stays flat."""
     if workers == 1:
         for chunk, rows in chunks:
-            yield convert_chunk(corpus_name, root, chunk, rows)
+            yield convert_chunk(corpus_name, root, chunk, rows, verify_checksums)
         return
     pool = _pool(workers)
     in_flight: set[Future] = set()
     try:
         for chunk, rows in chunks:
-            in_flight.add(pool.submit(convert_chunk, corpus_name, root, chunk, rows))
+            in_flight.add(pool.submit(convert_chunk, corpus_name, root, chunk, rows,
+                                      verify_checksums))
             while len(in_flight) >= IN_FLIGHT_PER_WORKER * workers:
                 finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 yield from (future.result() for future in finished)
@@ -266,7 +284,8 @@ def prepare(
     with tqdm(total=total, initial=_expected_done(done, total, plan["chunk_size"]), unit="rec",
               desc=f"prepare {corpus.name}", disable=not progress, file=sys.stderr,
               dynamic_ncols=True) as bar:
-        for result in _converted(corpus.name, root, todo, config.workers):
+        for result in _converted(corpus.name, root, todo, config.workers,
+                                 config.verify_checksums):
             writer.write_chunk(result.chunk, result.signals, result.rows, result.skipped)
             for item in result.skipped:
                 skipped.append(item)

@@ -26,8 +26,8 @@ within ~1 µV: only the mean removed before resampling differs).
 
 Amplitude sanity (`check_amplitude`, on the canonical window): each lead's typical deflection is
 measured as the 99th percentile of |x − median(x)| (robust to a short artefact or pacing spike).
-Some lead must reach `MIN_TYPICAL_MV` and none may exceed `MAX_TYPICAL_MV`, and no sample may
-exceed `MAX_ABS_MV`. Real 12-lead ECGs in mV sit well inside: QRS complexes are 0.3–5 mV, a
+No lead's may exceed `MAX_TYPICAL_MV`, no sample may exceed `MAX_ABS_MV`, and some lead's
+peak-to-peak range must reach `MIN_RANGE_MV`. Real 12-lead ECGs in mV sit well inside: QRS complexes are 0.3–5 mV, a
 low-voltage ECG still has a lead above 0.1 mV (measured: the largest lead's typical deflection
 in each of the 100 real PTB-XL samples is 0.89–3.96 mV, peaks ≤ 4.6 mV; PTB's s0010_re 1.44 mV). Raw 16-bit ADC counts (gain 200 or
 1000 units/mV not applied: typical deflections of hundreds), microvolts (×1000) and volts
@@ -69,8 +69,8 @@ READ_MARGIN_S = 2.0
 """Signal read beyond the kept 10 s, for the resampling filter and the baseline filter."""
 READ_SECONDS = DURATION_S + READ_MARGIN_S
 
-MIN_TYPICAL_MV = 0.02
-"""Some lead's typical deflection (99th percentile of |x − median|) must reach 20 µV."""
+MIN_RANGE_MV = 0.02
+"""Some lead's peak-to-peak range must reach 20 µV (an ECG in volts stays below)."""
 MAX_TYPICAL_MV = 25.0
 """No lead's typical deflection may exceed 25 mV (5× the tallest QRS in any lead)."""
 MAX_ABS_MV = 1000.0
@@ -271,9 +271,11 @@ def check_amplitude(
             f"{peak:.4g}; limits {MAX_TYPICAL_MV:g} and {MAX_ABS_MV:g} mV): raw ADC counts? "
             "divide by the ADC gain (units per mV, e.g. 1000 or 200); microvolts? divide by 1000",
         )
-    if typical[top] < MIN_TYPICAL_MV:
+    ranges = np.ptp(x, axis=1)  # (n_leads,)
+    if ranges.max() < MIN_RANGE_MV:
+        widest = int(np.argmax(ranges))
         raise AmplitudeError(
             source,
-            f"amplitudes far below any ECG in mV (largest typical deflection {largest}, under "
-            f"{MIN_TYPICAL_MV:g} mV): volts? multiply by 1000",
+            f"amplitudes far below any ECG in mV (largest peak-to-peak {ranges[widest]:.4g} in "
+            f"lead {leads[widest]}, under {MIN_RANGE_MV:g} mV): volts? multiply by 1000",
         )

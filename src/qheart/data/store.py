@@ -32,6 +32,7 @@ a model can see; values beyond ±65504 mV would overflow and are refused.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -62,7 +63,20 @@ _TMP_MARK = ".tmp-"
 
 
 class StoreError(RuntimeError):
-    """A store folder that is missing, unfinished or inconsistent."""
+    """A store folder that is missing, unfinished or inconsistent, or that cannot be written."""
+
+
+def write_error(where: str | Path, exc: OSError) -> StoreError:
+    """An OSError met while writing a store, as one line: a full disk says so and how to go on
+    (finished chunks are kept, store.json is not written, so a re-run resumes)."""
+    text = str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in text or "quota" in text:
+        return StoreError(
+            f"{where}: disk full ({exc.strerror or text}) while writing "
+            f"{exc.filename or 'the store'}; finished chunks are kept: free space and re-run the "
+            "same command to complete it"
+        )
+    return StoreError(f"{where}: cannot write {exc.filename or 'the store'}: {exc.strerror or text}")
 
 
 @dataclass(frozen=True)
@@ -90,10 +104,18 @@ def _atomic_write(path: Path, write: Any, *, durable: bool = False) -> None:
         tmp.unlink(missing_ok=True)
 
 
+class _PythonWrites:
+    """np.save through Python's file.write: on a real file object numpy calls fwrite itself and
+    a full disk only says "300000 requested and 118720 written" (no errno, no file name)."""
+
+    def __init__(self, fh) -> None:
+        self.write = fh.write
+
+
 def _write_npy(path: Path, array: np.ndarray) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
+            np.save(_PythonWrites(fh), array, allow_pickle=False)
 
     _atomic_write(path, write)
 
@@ -231,14 +253,18 @@ class StoreWriter:
         if rows.n != len(half):
             raise StoreError(f"{where}: {len(half)} signals but {rows.n} metadata rows")
         stem = self.shards / _chunk_stem(chunk)
-        # Order matters: the .parquet is the completion marker, so it goes last.
-        (self.shards / f"{stem.name}.parquet").unlink(missing_ok=True)
-        _write_npy(stem.with_suffix(".npy"), half)
-        write_text_atomic(
-            self.shards / f"{stem.name}.skipped.json",
-            json.dumps([asdict(s) for s in skipped], indent=1),
-        )
-        _atomic_write(self.shards / f"{stem.name}.parquet", lambda tmp: tmp.write_bytes(rows.data))
+        try:
+            # Order matters: the .parquet is the completion marker, so it goes last.
+            (self.shards / f"{stem.name}.parquet").unlink(missing_ok=True)
+            _write_npy(stem.with_suffix(".npy"), half)
+            write_text_atomic(
+                self.shards / f"{stem.name}.skipped.json",
+                json.dumps([asdict(s) for s in skipped], indent=1),
+            )
+            _atomic_write(self.shards / f"{stem.name}.parquet",
+                          lambda tmp: tmp.write_bytes(rows.data))
+        except OSError as exc:
+            raise write_error(where, exc) from exc
 
     def finalize(self, extra: dict | None = None) -> SignalStore:
         """Merge chunk metadata into metadata.parquet, then write store.json (atomic).
@@ -246,6 +272,13 @@ class StoreWriter:
         Streams: chunk rows go to the Parquet file in blocks, so 800k records' metadata never
         sits in memory at once here (only their int64 ids, to refuse duplicates).
         """
+        try:
+            self._finalize(extra)
+        except OSError as exc:
+            raise write_error(self.root, exc) from exc
+        return SignalStore(self.root)
+
+    def _finalize(self, extra: dict | None) -> None:
         skipped, shard_info, ids = [], [], []
         with _MetadataSink(self.root / "metadata.parquet") as sink:
             for chunk in sorted(self.finished_chunks()):
@@ -275,7 +308,6 @@ class StoreWriter:
             raise StoreError(f"{self.root}: extra keys {clash} would overwrite store.json fields")
         write_text_atomic(self.root / "store.json", json.dumps({**info, **(extra or {})}, indent=1),
                           durable=True)
-        return SignalStore(self.root)
 
 
 def _npy_rows(path: Path) -> int:

@@ -18,8 +18,9 @@ import pandas as pd
 ChunkLister = Callable[[Path, int, int | None], Iterator[pd.DataFrame]]
 """(root, chunk_size, limit) → chunks of metadata rows, in a fixed order, each ≤ chunk_size rows."""
 
-ChunkReader = Callable[[Path, pd.DataFrame], list[np.ndarray | Exception]]
-"""(root, rows) → per row the canonical (12, 5000) float32 signal, or the exception rejecting it."""
+ChunkReader = Callable[..., list[np.ndarray | Exception]]
+"""(root, rows, *, verify_checksums=True) → per row the canonical (12, 5000) float32 signal, or
+the exception rejecting it (verify_checksums: compare WFDB checksums with the data)."""
 
 
 class CorpusError(ValueError):

@@ -100,8 +100,10 @@ def count(root: Path, limit: int | None) -> int:
     return n if limit is None else min(n, limit)
 
 
-def read_chunk(root: Path, rows: pd.DataFrame) -> list[np.ndarray | Exception]:
-    """One HDF5 block read per file touched by the chunk, not one open per record."""
+def read_chunk(root: Path, rows: pd.DataFrame, *,
+               verify_checksums: bool = True) -> list[np.ndarray | Exception]:
+    """One HDF5 block read per file touched by the chunk, not one open per record.
+    (HDF5 carries no checksums to verify: `verify_checksums` is accepted and has no effect.)"""
     from qheart.data.readers import iter_code15
 
     results: list[np.ndarray | Exception | None] = [None] * len(rows)

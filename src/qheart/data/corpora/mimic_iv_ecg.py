@@ -132,10 +132,12 @@ def count(root: Path, limit: int | None) -> int:
     return n if limit is None else min(n, limit)
 
 
-def read_chunk(root: Path, rows: pd.DataFrame) -> list[np.ndarray | Exception]:
+def read_chunk(root: Path, rows: pd.DataFrame, *,
+               verify_checksums: bool = True) -> list[np.ndarray | Exception]:
     from qheart.data.readers import read_wfdb
 
-    return read_each(rows, lambda row: read_wfdb(root / row["record"]))  # (12, 5000) each
+    return read_each(rows, lambda row: read_wfdb(  # (12, 5000) each
+        root / row["record"], verify_checksums=verify_checksums))
 
 
 CORPUS = Corpus(name="mimic-iv-ecg", chunks=list_chunks, read=read_chunk, count=count)

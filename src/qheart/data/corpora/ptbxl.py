@@ -76,12 +76,13 @@ def count(root: Path, limit: int | None) -> int:
     return n if limit is None else min(n, limit)
 
 
-def read_chunk(root: Path, rows: pd.DataFrame) -> list[np.ndarray | Exception]:
+def read_chunk(root: Path, rows: pd.DataFrame, *,
+               verify_checksums: bool = True) -> list[np.ndarray | Exception]:
     from qheart.data.readers import read_wfdb
 
     def read_one(row: pd.Series) -> np.ndarray:
         parse_scp_codes(row["scp_codes"], f"{DATABASE} ecg_id {row['ecg_id']}")
-        return read_wfdb(root / row["record"])  # (12, 5000)
+        return read_wfdb(root / row["record"], verify_checksums=verify_checksums)  # (12, 5000)
 
     return read_each(rows, read_one)
 
