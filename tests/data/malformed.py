@@ -496,6 +496,14 @@ _CSV: list[Case] = [
     file_case("csv", "binary-garbage", lambda p: p.write_bytes(
         np.random.default_rng(1).bytes(20_000)), UnreadableRecordError, "cannot parse CSV",
         sample_rate=500),
+    file_case("csv", "one-endless-line", lambda p: sparse(p, 100 << 20, head=b"I,II," * 1000),
+              UnreadableRecordError, "line 1 is longer", sample_rate=500),
+    file_case("csv", "5000-columns", lambda p: p.write_text(",".join(
+        f"c{i}" for i in range(5000)) + "\n"), UnreadableRecordError, "5000 columns",
+        sample_rate=500),
+    file_case("csv", "one-endless-data-row", lambda p: p.write_bytes(
+        (",".join(PTBXL_NAMES) + "\n").encode() + b"1," * (60 << 20)), UnreadableRecordError,
+        "line 2 is longer", sample_rate=500),
     file_case("csv", "no-lead-columns", lambda p: p.write_text("a,b\n1,2\n3,4\n"),
               MissingLeadsError, "missing lead(s) I", sample_rate=500),
     file_case("csv", "header-only", lambda p: p.write_text(",".join(PTBXL_NAMES) + "\n"),

@@ -121,3 +121,79 @@ def test_a_fifo_does_not_block_even_with_a_writer_waiting(tmp_path: Path) -> Non
     finally:
         writer.kill()
         writer.wait()
+
+
+# --------------------------------------------------------------------------------------- CLI
+
+
+def _main(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    from qheart.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    printed = capsys.readouterr()
+    return stopped.value.code, printed.out, printed.err
+
+
+def test_cli_prints_the_real_error_in_one_line_not_aborted(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    code, out, err = _main(["data", "plot", "--file", str(empty), "--sample-rate", "500",
+                            "--out", str(tmp_path / "x.png")], capsys)
+    assert code == 1
+    assert err.splitlines() == [f"error: {empty}: empty file (0 bytes)"]
+    assert "Aborted" not in out + err and "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("case", [c for c in MUST_FAIL if c.family in {"wfdb", "npy", "csv"}
+                                  and c.name in {"rate-negative", "rate-1e9", "fifo",
+                                                 "checksum-bytes-flipped", "npz-renamed",
+                                                 "adc-counts-int16", "sparse-2gb"}],
+                         ids=lambda c: c.id)
+def test_cli_one_line_per_bad_file(case: Case, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture) -> None:
+    target, kwargs = case.build(tmp_path / "in")
+    rate = ["--sample-rate", str(kwargs["sample_rate"])] if "sample_rate" in kwargs else []
+    code, _, err = _main(["data", "plot", "--file", str(target), *rate,
+                            "--out", str(tmp_path / "x.png")], capsys)
+    assert code == 1
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {target}") and case.needle in lines[0]
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_debug_shows_the_traceback_and_bugs_keep_theirs(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    from qheart.cli import main
+
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    argv = ["data", "plot", "--file", str(empty), "--sample-rate", "500", "--out", "x.png"]
+    with pytest.raises(UnreadableRecordError):
+        main(["--debug", *argv])  # re-raised: the console script prints its traceback
+    from qheart.data import readers
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(readers, "read_ecg", broken)
+    with pytest.raises(ZeroDivisionError):
+        main(argv)  # not a known error: never hidden behind one line
+
+
+def test_cli_one_line_in_a_real_process(tmp_path: Path) -> None:
+    import subprocess
+
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    cli = [sys.executable, "-c", "from qheart.cli import main; main()", "data", "plot", "--file",
+           str(empty), "--sample-rate", "500", "--out", str(tmp_path / "x.png")]
+    done = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [f"error: {empty}: empty file (0 bytes)"]
+    debug = subprocess.run([*cli[:3], "--debug", *cli[3:]], capture_output=True, text=True,
+                           timeout=120)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    assert "UnreadableRecordError" in debug.stderr

@@ -569,6 +569,29 @@ def read_npy(
 
 
 _MANGLED = re.compile(r"^(?P<base>.+)\.(?P<n>\d+)$")  # pandas renames a repeated "II" to "II.1"
+MAX_CSV_LINE_BYTES = 64 << 10
+"""A CSV line longer than this is not an ECG table (12 leads take about 100 bytes a row)."""
+MAX_CSV_COLUMNS = 64
+"""Columns a CSV may have: the 12 leads plus time and a few others, not a transposed table."""
+
+
+def _csv_head(fh, path: Path, n_rows: int) -> bytes:
+    """The header line and the first `n_rows` lines, each at most MAX_CSV_LINE_BYTES: all the
+    parser ever sees, so a file of one endless line or millions of columns costs nothing."""
+    lines = []
+    for number in range(1, n_rows + 2):
+        line = fh.readline(MAX_CSV_LINE_BYTES + 1)
+        if not line:
+            break
+        if len(line) > MAX_CSV_LINE_BYTES:
+            raise UnreadableRecordError(path, f"line {number} is longer than "
+                                              f"{human_bytes(MAX_CSV_LINE_BYTES)}: not an ECG table")
+        lines.append(line)
+    if lines and lines[0].count(b",") + 1 > MAX_CSV_COLUMNS:
+        raise UnreadableRecordError(path, f"{lines[0].count(b',') + 1} columns, more than "
+                                          f"{MAX_CSV_COLUMNS}: not an ECG table with one column "
+                                          "per lead")
+    return b"".join(lines)
 
 
 def read_csv(
@@ -576,19 +599,22 @@ def read_csv(
 ) -> np.ndarray:
     """A CSV with one column per lead (named; any case/alias), mV → canonical (12, 5000).
 
-    Only the first READ_SECONDS of rows are parsed (`nrows`), from a file of at most
-    MAX_CSV_BYTES.
+    Only the header and the first READ_SECONDS of rows are read and parsed, from a file of at
+    most MAX_CSV_BYTES, with lines of at most MAX_CSV_LINE_BYTES and MAX_CSV_COLUMNS columns.
     """
+    import io
+
     import pandas as pd  # local: keeps `import qheart.data.readers` light
 
     path = Path(path)
     rate = check_sample_rate(sample_rate, path)
     with open_regular_file(path, max_bytes=MAX_CSV_BYTES, what="CSV") as fh:
-        try:
-            frame = pd.read_csv(fh, nrows=read_window(rate), encoding="utf-8")
-        except Exception as exc:  # ParserError, UnicodeDecodeError, EmptyDataError, csv.Error…
-            problem = " ".join(str(exc).split())[:300]
-            raise UnreadableRecordError(path, f"cannot parse CSV: {problem}") from None
+        head = _csv_head(fh, path, read_window(rate))
+    try:
+        frame = pd.read_csv(io.BytesIO(head), encoding="utf-8")
+    except Exception as exc:  # ParserError, UnicodeDecodeError, EmptyDataError, csv.Error…
+        problem = " ".join(str(exc).split())[:300]
+        raise UnreadableRecordError(path, f"cannot parse CSV: {problem}") from None
     names = [str(c) for c in frame.columns]
     for name in names:
         mangled = _MANGLED.match(name)
