@@ -187,7 +187,8 @@ def create_app(model: Any, settings: ServeSettings | None = None) -> FastAPI:
 
     @app.get("/v1/model", dependencies=auth, summary="What is loaded and how it is served")
     async def model_info() -> dict:
-        return {"model": model.describe(), "serving": settings.public(), "version": __version__}
+        serving = {**settings.public(), "token_required": token is not None}
+        return {"model": model.describe(), "serving": serving, "version": __version__}
 
     @app.get("/v1/questions", dependencies=auth,
              summary="Example questions per ECG-QA question type (page suggestions)")

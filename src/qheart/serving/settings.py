@@ -49,8 +49,7 @@ class ServeSettings:
         return value or None
 
     def public(self) -> dict:
-        """The settings as JSON-safe values (the token itself is never shown)."""
+        """The settings as JSON-safe values (the token is never part of them)."""
         out = asdict(self)
         out["upload_dir"] = None if self.upload_dir is None else str(self.upload_dir)
-        out["token_required"] = self.token() is not None
         return out
