@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
-test: lint
+# Headless Chromium + chromedriver from Debian for the page test (tests/serving/test_browser.py),
+# installed when missing and we are root; non-fatal (without a browser that one test skips, saying why).
+browser:
+	-@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq chromium chromium-driver || { apt-get update -qq && apt-get install -y -qq chromium chromium-driver; }; } >/dev/null 2>&1; } || echo 'chromium not installed: the browser test will skip'
+
+test: lint browser
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 clean:
