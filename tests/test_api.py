@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -56,6 +57,7 @@ def test_save_load_round_trip_gives_the_same_answers_and_logits(qheart, tmp_path
     out = save_model_folder(qheart.model, qheart.tokenizer, tmp_path / "copy",
                             info={k: v for k, v in qheart.meta.items()
                                   if k in ("train", "index")}, questions=qheart.catalogue)
+    shutil.copytree(qheart.directory / "retrieval_encoder", out / "retrieval_encoder")
     copy = QHeart.from_pretrained(out)
     signal = np.random.default_rng(0).normal(0, 0.3, (12, 5000)).astype(np.float32)
     a = qheart.ask(signal, "Does this ECG show atrial fibrillation?", sample_rate=500)

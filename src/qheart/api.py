@@ -168,9 +168,8 @@ class QHeart:
                 for row in hits]
 
     def _answer(self, signals, questions, resolved, reports, decode) -> list[Answer]:
-        from qheart.data.options import NUMERIC_FEATURE_OPTIONS
         from qheart.evaluation.parse import parse_generated
-        from qheart.models.decoding import choose, generate, option_logprobs
+        from qheart.models.decoding import generate, rank_decode
         from qheart.models.prompts import PromptParts, user_text
 
         config = self.config
@@ -182,12 +181,10 @@ class QHeart:
         sig = signals if config.use_ecg else None
         out = []
         if decode == "rank":
-            logprobs = option_logprobs(self.model, self.prompts, texts, [r.options for r in resolved],
-                                       sig)
-            for question, r, hits, lp in zip(questions, resolved, reports, logprobs, strict=True):
-                multi = r.question_type == "single-query" or set(r.options) <= {
-                    *NUMERIC_FEATURE_OPTIONS, "none"}
-                answer, scores = choose(r.options, lp, multi=multi)
+            ranked = rank_decode(self.model, self.prompts, texts, [r.options for r in resolved],
+                                 [r.question_type for r in resolved], sig)
+            for question, r, hits, (answer, scores) in zip(questions, resolved, reports, ranked,
+                                                            strict=True):
                 out.append(Answer(answer, question, r.question_type, r.options, scores,
                                   hits if config.retrieval_active else [], "rank",
                                   notes=[*self.load_notes, *r.notes]))

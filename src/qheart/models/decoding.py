@@ -75,6 +75,20 @@ def choose(options: Sequence[str], logprobs: np.ndarray, *, multi: bool,
             {o: round(float(p), 6) for o, p in zip(options, probs, strict=True)})
 
 
+def is_multi_answer(question_type: str, options: Sequence[str]) -> bool:
+    """Query questions (leads, numeric features, findings lists) may have several answers."""
+    return question_type == "single-query"
+
+
+def rank_decode(model: QHeartModel, prompts: PromptTokenizer, user_texts: Sequence[str],
+                options: Sequence[Sequence[str]], question_types: Sequence[str],
+                signals: torch.Tensor | None) -> list[tuple[list[str], dict[str, float]]]:
+    """(answer set, option probabilities) per question; answers are always options."""
+    logprobs = option_logprobs(model, prompts, user_texts, options, signals)
+    return [choose(opts, lp, multi=is_multi_answer(qtype, opts))
+            for opts, lp, qtype in zip(options, logprobs, question_types, strict=True)]
+
+
 @torch.no_grad()
 def generate(model: QHeartModel, prompts: PromptTokenizer, user_texts: Sequence[str],
              signals: torch.Tensor | None, max_new_tokens: int = 32) -> list[str]:

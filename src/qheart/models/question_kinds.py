@@ -40,13 +40,25 @@ def _mentioned(question: str, vocabulary: list[str]) -> list[str]:
             if not any(v != w and normalize_answer(v) in normalize_answer(w) for w in found)]
 
 
+def question_type_of(question: str, template_options: dict[int, list[str]]) -> str:
+    """ECG-QA's question type from the wording: two named findings joined by "or" → choose;
+    a yes/no opening → verify; anything else → query."""
+    vocabulary = sorted({o for options in template_options.values() for o in options})
+    if " or " in f" {question.lower()} " and len(_mentioned(question, vocabulary)) >= 2:
+        return "single-choose"
+    first = next(iter(_WORD.findall(question.lower())), "")
+    return "single-verify" if first in _VERIFY_OPENINGS else "single-query"
+
+
 def resolve_question(question: str, catalogue: dict) -> ResolvedQuestion:
     """Type and options for a free question, from `questions.json` of a model folder."""
     templates: dict = catalogue.get("templates", {})
     template_options = {int(k): v for k, v in catalogue.get("template_options", {}).items()}
     words = _words(question)
+    kind = question_type_of(question, template_options)
+    candidates = {t: e for t, e in templates.items() if e["question_type"] == kind} or templates
     best, best_score = None, 0.0
-    for template_id, entry in templates.items():
+    for template_id, entry in candidates.items():
         for example in entry["examples"]:
             other = _words(example)
             score = len(words & other) / max(len(words | other), 1)

@@ -139,6 +139,38 @@ def validation_loss(model: torch.nn.Module, data: QASet, config: TrainConfig,
     return total / max(count, 1)
 
 
+def validation_exact_match(model: QHeartModel, data: QASet, config: TrainConfig,
+                           prompts: PromptTokenizer) -> dict[str, float]:
+    """Rank-decoding exact match on the validation questions, per question type and averaged."""
+    from qheart.data.options import answers_match
+    from qheart.models.decoding import rank_decode
+    from qheart.models.prompts import user_text
+    from qheart.training.instruct_data import prompt_parts, unique_signals
+
+    was_training = model.training
+    model.eval()
+    hits: dict[str, list[bool]] = {}
+    for start in range(0, len(data), config.micro_batch_size):
+        indices = np.arange(start, min(start + config.micro_batch_size, len(data)))
+        texts = [user_text(prompt_parts(config.model, data.samples[i], data.options[i],
+                                        data.reports[i], None),
+                           with_ecg=config.model.use_ecg, with_question=config.model.use_question)
+                 for i in indices]
+        signals = None
+        if config.model.use_ecg:
+            unique, index = unique_signals(data.store, data.rows[indices])
+            signals = unique[index]
+        ranked = rank_decode(model, prompts, texts, [data.options[i] for i in indices],
+                             [data.samples[i].question_type for i in indices], signals)
+        for i, (answer, _) in zip(indices, ranked, strict=True):
+            sample = data.samples[i]
+            hits.setdefault(sample.question_type, []).append(answers_match(answer, sample.answer))
+    model.train(was_training)
+    out = {f"em_{qtype.removeprefix('single-')}": float(np.mean(v)) for qtype, v in hits.items()}
+    out["em_avg"] = float(np.mean(list(out.values()))) if out else float("nan")
+    return out
+
+
 def train_step_fn(model, local: QHeartModel, optimizer, scheduler, accelerator, config: TrainConfig,
                   data: QASet, plan: BatchPlan, prompts: PromptTokenizer
                   ) -> Callable[[int], dict[str, float]]:
@@ -226,7 +258,11 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
                             prompts)
 
     def eval_fn(step: int) -> dict[str, float]:
-        return {"val_loss": validation_loss(local, valid, config, prompts, accelerator.device)}
+        record = {"val_loss": validation_loss(local, valid, config, prompts, accelerator.device),
+                  "questions_seen": step * config.batch_size}
+        if config.val_exact_match:
+            record.update(validation_exact_match(local, valid, config, prompts))
+        return record
 
     def on_best(step: int) -> None:
         if main:
