@@ -504,6 +504,8 @@ _CSV: list[Case] = [
     file_case("csv", "one-endless-data-row", lambda p: p.write_bytes(
         (",".join(PTBXL_NAMES) + "\n").encode() + b"1," * (60 << 20)), UnreadableRecordError,
         "line 2 is longer", sample_rate=500),
+    file_case("csv", "semicolons", lambda p: p.write_text(";".join(PTBXL_NAMES) + "\n0;1\n"),
+              MissingLeadsError, "semicolons", sample_rate=500),
     file_case("csv", "no-lead-columns", lambda p: p.write_text("a,b\n1,2\n3,4\n"),
               MissingLeadsError, "missing lead(s) I", sample_rate=500),
     file_case("csv", "header-only", lambda p: p.write_text(",".join(PTBXL_NAMES) + "\n"),
@@ -726,3 +728,59 @@ def _code15_reference(signal_400hz: np.ndarray) -> np.ndarray:
     mean = x.mean(axis=1, keepdims=True)
     out = sps.resample_poly(x - mean, 5, 4, axis=1, padtype="line") + mean
     return out[:, :5000].astype(np.float32)
+
+
+def measure() -> None:
+    """`python -m tests.data.malformed`: read every case once; print per family how many raised
+    exactly their typed error naming the file, and the slowest read."""
+    import tempfile
+    import time
+    from collections import defaultdict
+
+    from qheart.data.readers import read_array, read_ecg
+
+    stats: dict[str, list] = defaultdict(lambda: [0, 0, 0.0, ""])  # n, ok, max s, slowest
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, case in enumerate(MUST_FAIL):
+            target, kwargs = case.build(Path(tmp) / str(i))
+            start = time.perf_counter()
+            try:
+                if case.family == "array":
+                    read_array(target, kwargs["sample_rate"], source="upload")
+                else:
+                    read_ecg(target, **kwargs)
+                raised: BaseException | None = None
+            except Exception as exc:
+                raised = exc
+            elapsed = time.perf_counter() - start
+            name = "upload" if case.family == "array" else Path(str(target)).name
+            ok = type(raised) is case.error and name in str(raised)
+            row = stats[case.family]
+            row[0] += 1
+            row[1] += ok
+            if elapsed > row[2]:
+                row[2], row[3] = elapsed, case.name
+            if not ok:
+                print(f"NOT TYPED: {case.id}: {type(raised).__name__}: {raised}")
+        for i, valid in enumerate(VALID):
+            target, kwargs = valid.build(Path(tmp) / f"valid{i}")
+            start = time.perf_counter()
+            out = read_ecg(target, **kwargs)
+            elapsed = time.perf_counter() - start
+            good = np.allclose(out, valid.reference(Path(tmp) / f"valid{i}"), rtol=0,
+                               atol=valid.atol)
+            row = stats["valid"]
+            row[0] += 1
+            row[1] += good
+            if elapsed > row[2]:
+                row[2], row[3] = elapsed, valid.name
+    print(f"{'family':8} {'cases':>5} {'typed':>5} {'max s':>6}  slowest")
+    for family, (n, ok, worst, which) in stats.items():
+        print(f"{family:8} {n:5d} {ok:5d} {worst:6.3f}  {which}")
+    total = sum(v[0] for k, v in stats.items() if k != "valid")
+    typed = sum(v[1] for k, v in stats.items() if k != "valid")
+    print(f"must-fail cases: {total}, typed and naming the file: {typed}")
+
+
+if __name__ == "__main__":
+    measure()

@@ -88,6 +88,8 @@ def check_regular_file(path: str | Path, *, max_bytes: int | None = None,
         st = os.stat(path)
     except OSError as exc:
         raise os_problem(path, exc) from None
+    except ValueError:  # an embedded NUL byte
+        raise UnreadableRecordError(repr(str(path)), "file name contains a NUL byte") from None
     check_stat(path, st, max_bytes=max_bytes, what=what)
     return st
 
@@ -100,6 +102,8 @@ def open_regular_file(path: str | Path, *, max_bytes: int | None,
         fd = os.open(path, flags)
     except OSError as exc:
         raise os_problem(path, exc) from None
+    except ValueError:  # an embedded NUL byte
+        raise UnreadableRecordError(repr(str(path)), "file name contains a NUL byte") from None
     try:
         check_stat(path, os.fstat(fd), max_bytes=max_bytes, what=what)
         os.set_blocking(fd, True)

@@ -611,11 +611,15 @@ def read_csv(
     with open_regular_file(path, max_bytes=MAX_CSV_BYTES, what="CSV") as fh:
         head = _csv_head(fh, path, read_window(rate))
     try:
-        frame = pd.read_csv(io.BytesIO(head), encoding="utf-8")
+        frame = pd.read_csv(io.BytesIO(head), encoding="utf-8-sig")  # a BOM is not a name
     except Exception as exc:  # ParserError, UnicodeDecodeError, EmptyDataError, csv.Error…
         problem = " ".join(str(exc).split())[:300]
         raise UnreadableRecordError(path, f"cannot parse CSV: {problem}") from None
     names = [str(c) for c in frame.columns]
+    if len(names) == 1 and (";" in names[0] or "\t" in names[0]):
+        raise MissingLeadsError(path, f"one column {names[0][:80]!r}: separated by "
+                                      f"{'semicolons' if ';' in names[0] else 'tabs'}? qheart "
+                                      "reads comma-separated values")
     for name in names:
         mangled = _MANGLED.match(name)
         if mangled and canonical_lead_name(mangled["base"]) and mangled["base"] in names:
@@ -634,8 +638,13 @@ def read_csv(
 
 
 def _present(path: Path) -> bool:
-    """Something is there, even a dangling link or a link loop (which `exists()` calls absent)."""
-    return path.exists() or path.is_symlink()
+    """Something is there, even a dangling link or a link loop (which `exists()` calls absent).
+    When the OS cannot tell (no permission, name too long), True: the reader's own check of
+    the file then names the problem."""
+    try:
+        return path.exists() or path.is_symlink()
+    except OSError:
+        return True
 
 
 def _is_wfdb(path: Path) -> bool:
@@ -659,6 +668,8 @@ def read_ecg(
     `verify_checksums=False` reads a WFDB record whose header checksums do not match its data.
     """
     path = Path(path)
+    if "\x00" in str(path):
+        raise UnreadableRecordError(repr(str(path)), "file name contains a NUL byte")
     suffix = path.suffix.lower()
     if _is_wfdb(path):
         kind = "wfdb"

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from qheart.data.errors import UnreadableRecordError
+from qheart.data.errors import SampleRateError, UnreadableRecordError
 from qheart.data.input_files import MAX_HEADER_BYTES, check_regular_file, open_regular_file
 from qheart.data.signal import check_sample_rate
 
@@ -91,6 +91,9 @@ def _parse_record_line(line: str, hea: Path) -> tuple[int, float, int]:
         check_sample_rate(None, hea)
     fs_text = tokens[2].split("/", 1)[0]  # FS[/COUNTER_FREQ[(BASE_COUNTER)]]
     fs = check_sample_rate(fs_text, hea)  # "-500", "nan", "abc", "1e9": SampleRateError
+    if not re.fullmatch(r"\d+\.?\d*|\.\d+", fs_text):  # e.g. "1e3": wfdb would read 1 Hz
+        raise SampleRateError(hea, f"sample rate {fs_text!r} is not written as WFDB headers "
+                                   "write it (plain digits, e.g. 500 or 500.0)")
     if len(tokens) < 4:  # WFDB allows it; wfdb 4.3 then fails on any read, with a TypeError
         raise _unreadable(hea, "no signal length on the record line")
     if not tokens[3].isdigit():
