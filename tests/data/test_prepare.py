@@ -473,3 +473,34 @@ def test_real_full_disk_on_a_small_tmpfs(ptbxl_corpus: Path, tmp_path: Path) -> 
     assert (logs / "second.rc").read_text().strip() == "0", second
     assert "kept" in second  # resumed, not restarted
     _assert_same_store(reference, tmp_path / "full")
+
+
+def test_code15_bad_tracings_are_skipped_and_a_fifo_part_is_one_error(tmp_path: Path,
+                                                                      capsys) -> None:
+    import h5py
+
+    from qheart.cli import main
+
+    exams = write_code15(tmp_path / "code15", per_file=(5, 4))
+    with h5py.File(tmp_path / "code15" / "exams_part0.hdf5", "r+") as f:
+        tracings = f["tracings"]
+        tracings[1, 100:110, 3] = np.nan
+        tracings[3] = tracings[3] * 1000  # ADC counts: the gain not applied
+    store = prepare(PrepareConfig("code15", tmp_path / "code15", tmp_path / "s", workers=1),
+                    progress=False, on_skip=lambda s: None).store
+    part0 = exams[exams["trace_file"] == "exams_part0.hdf5"]["exam_id"].tolist()
+    assert sorted(store.ids.tolist()) == sorted(set(exams["exam_id"]) - {part0[1], part0[3]})
+    skipped = store.skipped.set_index("record")
+    assert skipped.loc["exams_part0.hdf5[1]", "kind"] == "NonFiniteSignalError"
+    assert skipped.loc["exams_part0.hdf5[3]", "kind"] == "AmplitudeError"
+    part1 = tmp_path / "code15" / "exams_part1.hdf5"
+    part1.unlink()
+    os.mkfifo(part1)
+    with pytest.raises(SystemExit) as stopped:
+        main(["data", "prepare", "code15", "--root", str(tmp_path / "code15"), "--out",
+              str(tmp_path / "s2"), "--workers", "1"])
+    printed = capsys.readouterr()
+    assert stopped.value.code == 1
+    errors = [line for line in (printed.out + printed.err).splitlines() if "error:" in line]
+    assert errors == [f"error: {part1}: is a FIFO (named pipe), not a regular file; reading it "
+                      "could block forever"]

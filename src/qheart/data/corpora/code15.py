@@ -37,10 +37,20 @@ def hdf5_files(root: Path) -> list[Path]:
 def _exam_ids(path: Path) -> np.ndarray:
     import h5py  # local: the CLI imports corpora lazily, workers only when reading
 
-    with h5py.File(path, "r") as handle:
-        if "exam_id" not in handle:
-            raise CorpusError(f"{path}: no 'exam_id' dataset (CODE-15 layout expected)")
-        return np.asarray(handle["exam_id"][:], dtype=np.int64)
+    from qheart.data.errors import ECGError
+    from qheart.data.input_files import check_regular_file
+
+    try:
+        check_regular_file(path, what="HDF5 file")  # a FIFO would block h5py forever
+    except ECGError as exc:
+        raise CorpusError(str(exc)) from None
+    try:
+        with h5py.File(path, "r") as handle:
+            if "exam_id" not in handle:
+                raise CorpusError(f"{path}: no 'exam_id' dataset (CODE-15 layout expected)")
+            return np.asarray(handle["exam_id"][:], dtype=np.int64)
+    except (OSError, TypeError, ValueError) as exc:  # not HDF5, corrupt, exam_id not integers
+        raise CorpusError(f"{path}: cannot read exam_id: {exc}") from None
 
 
 def _load_exams(root: Path) -> pd.DataFrame:
