@@ -62,6 +62,12 @@ def synth(
                   highlight=False)  # fmt: skip
     console.print("findings (ECGs): " + ", ".join(f"{k}: {v}" for k, v in summary["findings"].items()),
                   highlight=False)  # fmt: skip
+    prior = summary["prior_baseline"]
+    console.print("blind prior baseline (template + attribute majority, train → test): "
+                  + " / ".join(f"{t} {prior[f'single-{t}']['accuracy']:.2f}"
+                               for t in ("verify", "choose", "query") if f"single-{t}" in prior)
+                  + "  (ECG-QA question-only model: verify 0.68 / choose 0.31 / query 0.24)",
+                  highlight=False)  # fmt: skip
 
 
 def plot(

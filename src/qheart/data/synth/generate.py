@@ -6,7 +6,8 @@
                                      {paraphrased,template}/{train,valid,test}/<first id>.json)
     DIR/corpus/                      optional SignalStore of extra ECGs with reports (split
                                      "corpus", ecg_ids disjoint from the QA ones)
-    DIR/synth.json                   configuration and counts
+    DIR/synth.json                   configuration, counts and the blind prior baseline
+                                     (`priors.prior_baseline`, train → test)
 
 Every ECG is drawn from its own random stream seeded by (seed, stream, index), so the output
 depends on the seed only — not on the number of worker processes or the chunk size — and the
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -30,7 +31,8 @@ from qheart.data.leads import LEADS
 from qheart.data.store import StoreWriter
 from qheart.data.synth import findings as F
 from qheart.data.synth.ecg import Truth, simulate
-from qheart.data.synth.questions import TEMPLATES, Facts, Question, YesNoBalance, ask
+from qheart.data.synth.priors import prior_baseline
+from qheart.data.synth.questions import TEMPLATES, AnswerBalance, Facts, Offers, Question, ask
 from qheart.data.synth.reports import report_text
 
 QA_STREAM, CORPUS_STREAM, QUESTION_STREAM, SPLIT_STREAM = 0, 1, 2, 3
@@ -173,7 +175,8 @@ def facts_from_row(row: dict) -> Facts:
 def make_questions(rows: list[dict], seed: int, per_ecg: int) -> dict[str, list[tuple[int, Question]]]:
     """Questions per split as (ecg_id, question), ECGs in id order."""
     out: dict[str, list[tuple[int, Question]]] = {s: [] for s in SPLIT_FRACTIONS}
-    balance = {s: YesNoBalance() for s in SPLIT_FRACTIONS}
+    offers: dict = defaultdict(Offers)  # shared: every split is thinned at the same rates
+    balance = {s: AnswerBalance(offers) for s in SPLIT_FRACTIONS}
     for row in sorted(rows, key=lambda r: r["ecg_id"]):
         rng = np.random.default_rng([seed, QUESTION_STREAM, int(row["ecg_id"])])
         for question in ask(facts_from_row(row), per_ecg, rng, balance[row["split"]]):
@@ -306,6 +309,8 @@ def generate_benchmark(
                   **({"corpus": "corpus"} if corpus_ecgs else {})},
         "ecgs_per_split": dict(sorted(Counter(r["split"] for r in rows).items())),
         "questions": question_counts(by_split),
+        "prior_baseline": prior_baseline([q for _, q in by_split["train"]],
+                                         [q for _, q in by_split["test"]]),
         "findings": finding_counts(rows),
         "corpus_findings": finding_counts(corpus_rows) if corpus_rows else {},
     }  # fmt: skip
