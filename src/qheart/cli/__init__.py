@@ -11,7 +11,19 @@ from typing import Annotated
 
 import typer
 
-from qheart.cli import ask, demo, ecgqa, index, measure, prepare, pretrain, serve, synth, train
+from qheart.cli import (
+    ask,
+    compare,
+    demo,
+    ecgqa,
+    index,
+    measure,
+    prepare,
+    pretrain,
+    serve,
+    synth,
+    train,
+)
 
 app = typer.Typer(
     name="qheart",
@@ -25,6 +37,7 @@ data_app.add_typer(prepare.app, name="prepare")
 data_app.command("synth")(synth.synth)
 data_app.command("plot")(synth.plot)
 data_app.command("ecgqa")(ecgqa.summarize)
+data_app.command("compare")(compare.compare)
 app.add_typer(data_app, name="data")
 app.command("pretrain")(pretrain.pretrain)
 app.command("zero-shot")(pretrain.zero_shot)
