@@ -138,8 +138,6 @@ class QHeart:
                  sample_rate: float | None = None, decode: str = "rank",
                  options: list[list[str]] | None = None) -> list[Answer]:
         """Answer a batch: one encoder pass, one retrieval search and one batched LLM pass."""
-        import torch
-
         from qheart.models.question_kinds import resolve_question
 
         if len(ecgs) != len(questions):
@@ -157,17 +155,24 @@ class QHeart:
                             ["options given by the caller"])
             resolved.append(r)
         with self._lock:
-            reports = self._retrieve(signals)
-            return self._answer(torch.from_numpy(signals), questions, resolved, reports, decode)
+            reports = self.retrieve(signals)
+            return self.answer_resolved(signals, questions, resolved, reports, decode)
 
-    def _retrieve(self, signals: np.ndarray) -> list[list[RetrievedReportView]]:
+    def retrieve(self, signals: np.ndarray) -> list[list[RetrievedReportView]]:
         if self.retriever is None or self.retrieval_embed is None:
             return [[] for _ in signals]
         hits = self.retriever.search(self.retrieval_embed(signals), 3)
         return [[RetrievedReportView(h.ecg_id, round(float(h.score), 4), h.report) for h in row]
                 for row in hits]
 
-    def _answer(self, signals, questions, resolved, reports, decode) -> list[Answer]:
+    def answer_resolved(self, signals: np.ndarray, questions: list[str], resolved: list,
+                        reports: list[list[RetrievedReportView]], decode: str = "rank"
+                        ) -> list[Answer]:
+        """Answer canonical ECGs (B, 12, 5000) whose question types and options are known
+        (`ResolvedQuestion`s) with the given reports: the batched core that `ask_many` and
+        `qheart evaluate` share. Not locked: callers from several threads go through ask_many."""
+        import torch
+
         from qheart.evaluation.parse import parse_generated
         from qheart.models.decoding import generate, rank_decode
         from qheart.models.prompts import PromptParts, user_text
@@ -178,7 +183,7 @@ class QHeart:
             parts = PromptParts(question=question, options=r.options,
                                 report=hits[0].report if hits and config.retrieval_active else None)
             texts.append(user_text(parts, with_ecg=config.use_ecg, with_question=config.use_question))
-        sig = signals if config.use_ecg else None
+        sig = torch.as_tensor(np.asarray(signals, dtype=np.float32)) if config.use_ecg else None
         out = []
         if decode == "rank":
             ranked = rank_decode(self.model, self.prompts, texts, [r.options for r in resolved],

@@ -16,6 +16,7 @@ from qheart.cli import (
     compare,
     demo,
     ecgqa,
+    evaluate,
     index,
     measure,
     prepare,
@@ -43,6 +44,7 @@ app.command("pretrain")(pretrain.pretrain)
 app.command("zero-shot")(pretrain.zero_shot)
 app.add_typer(index.app, name="index")
 app.command("train")(train.train)
+app.command("evaluate")(evaluate.evaluate)
 app.command("demo")(demo.demo)
 app.command("measure")(measure.measure)
 app.command("ask")(ask.ask)

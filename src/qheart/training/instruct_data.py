@@ -101,6 +101,13 @@ class QASet:
                    for s in samples]
         return cls(samples, options, rows, reports, store, n_missing, bench.dataset_dir)
 
+    def select(self, indices: Sequence[int]) -> QASet:
+        """The questions at `indices`, in that order."""
+        idx = list(indices)
+        return QASet([self.samples[i] for i in idx], [self.options[i] for i in idx],
+                     self.rows[idx], [self.reports[i] for i in idx], self.store, self.n_missing,
+                     self.dataset_dir)
+
     def lengths(self) -> np.ndarray:
         """A cheap length estimate per question (characters), for bucketing."""
         return np.array([len(s.question) + sum(map(len, o)) + len(r[0] if r else "")

@@ -1,0 +1,170 @@
+"""`qheart evaluate`: thin wrapper over qheart.evaluation (heavy imports inside)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+SYSTEMS: dict[str, list[str]] = {
+    "qheart": [],
+    "blind": ["model.use_ecg=false"],
+    "deaf": ["model.use_question=false"],
+    "no-dynamic-prompting": ["model.dynamic_prompting=false"],
+    "no-retrieval": ["model.use_retrieval=false"],
+    "no-et-mapper": ["model.mapper_layers=0"],
+    "no-positional-skip": ["model.positional_skip=false"],
+    "frozen-llm": ["model.freeze_llm=true"],
+    "frozen-encoder": ["model.freeze_encoder=true"],
+}
+"""Table 3/4's systems as `--set` overrides of the same preset (one config field each)."""
+
+
+def _print_em(console, title: str, em) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("", "verify", "choose", "query", "avg", "overall"):
+        table.add_column(column)
+    cells = [em.by_type.get(t) for t in ("single-verify", "single-choose", "single-query")]
+    fmt = lambda c: "—" if c is None else f"{c.accuracy:.3f} (n={c.n})"  # noqa: E731
+    table.add_row("EM", *[fmt(c) for c in cells], f"{em.avg.accuracy:.3f}", fmt(em.overall))
+    console.print(table)
+
+
+def evaluate_split(model_dir: Path, data: Path, store: Path | None, split: str,
+                   subset: float | None, decode: str, limit: int | None, out: Path,
+                   text: bool, batch_size: int, console) -> dict:
+    """Evaluate one model on one split with one decoding; write and print the results."""
+    from qheart.api import QHeart
+    from qheart.evaluation.evaluate import answer_questions, split_questions
+    from qheart.evaluation.metrics import exact_match, text_metrics
+    from qheart.evaluation.report import write_results
+    from qheart.training.instruct_data import Benchmark
+
+    model = QHeart.from_pretrained(model_dir)
+    questions = split_questions(model, Benchmark.from_path(data, store), split, subset, limit,
+                                progress=True)
+    run = answer_questions(model, questions, decode=decode, batch_size=batch_size, out=out)
+    records = run.records
+    em = exact_match([r.predicted for r in records], [r.gold for r in records],
+                     [r.question_type for r in records], [r.attribute_type for r in records])
+    metrics = text_metrics([r.predicted for r in records], [r.gold for r in records]) \
+        if text else None
+    invalid = sum(not r.valid for r in records)
+    meta = {"model": str(model_dir), "data": str(data), "split": split, "subset": subset,
+            "decode": decode, "n": len(records), "invalid_answers": invalid,
+            "invalid_rate": invalid / max(len(records), 1)}
+    write_results(out, em=em, records=records, text=metrics, meta=meta,
+                  title=f"{model_dir.name}: {split}{' (10%)' if subset else ''}, {decode}")
+    _print_em(console, f"{model_dir.name} on {split}{f' ({subset:.0%})' if subset else ''}, "
+                       f"{decode} decoding", em)
+    if decode == "generate":
+        console.print(f"invalid generated answers: {invalid}/{len(records)}")
+    if metrics is not None:
+        console.print(f"BERTScore F1 {metrics.bertscore_f1}, ROUGE-L {metrics.rouge_l:.3f}, "
+                      f"METEOR {metrics.meteor:.3f}"
+                      f"{'' if metrics.meteor_synonyms else ' (no WordNet: without synonyms)'}, "
+                      f"BLEU-1 {metrics.bleu1:.3f}")
+    console.print(f"written to {out}")
+    return {"em": em, "meta": meta}
+
+
+def evaluate_yardstick(model_dir: Path, ptbxl: Path, decode: str, out: Path, console) -> None:
+    from qheart.api import QHeart
+    from qheart.evaluation.evaluate import answer_yardstick, yardstick_questions
+    from qheart.evaluation.report import yardstick_markdown
+    from qheart.evaluation.yardstick import score_yardstick
+
+    model = QHeart.from_pretrained(model_dir)
+    samples, signals, yardstick = yardstick_questions(ptbxl)
+    answers = answer_yardstick(model, samples, signals, decode=decode)
+    table = score_yardstick(samples, answers)
+    markdown = yardstick_markdown(table, yardstick.counts, yardstick.skipped)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "yardstick.md").write_text(markdown)
+    (out / "yardstick.json").write_text(json.dumps(table.to_dict(), indent=1, default=str))
+    console.print(markdown)
+    console.print(f"written to {out / 'yardstick.md'}")
+
+
+def evaluate(
+    model: Annotated[Path | None, typer.Option(help="A `qheart train` model folder.")] = None,
+    data: Annotated[Path | None, typer.Option(
+        help="A synthetic benchmark folder, or an ECG-QA folder (with --store).")] = None,
+    store: Annotated[Path | None, typer.Option(help="Signal store for real ECG-QA.")] = None,
+    split: Annotated[str, typer.Option(help="train | valid | test")] = "test",
+    subset: Annotated[float | None, typer.Option(
+        help="Evaluate the paper's fixed subset of this fraction (0.1 = the \"10% test\").")] = None,
+    decode: Annotated[str, typer.Option(help="rank (always a valid option set) | generate "
+                                             "(free text parsed to options) | both")] = "rank",
+    limit: Annotated[int | None, typer.Option(help="At most this many questions.")] = None,
+    ptbxl: Annotated[Path | None, typer.Option(
+        help="A PTB-XL folder (published layout): the real-data yardstick.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Results folder (default MODEL/eval/…).")] = None,
+    text_metrics: Annotated[bool, typer.Option(
+        help="Also BERTScore / ROUGE-L / METEOR / BLEU-1.")] = True,
+    batch_size: Annotated[int, typer.Option(help="Questions per batched pass.")] = 16,
+    table: Annotated[Path | None, typer.Option(
+        help="Train and evaluate Table 3/4's systems on this benchmark (needs --encoder, "
+             "--index, --budget).")] = None,
+    encoder: Annotated[Path | None, typer.Option(help="--table: the pre-training run.")] = None,
+    index: Annotated[Path | None, typer.Option(help="--table: the report index.")] = None,
+    budget: Annotated[float, typer.Option(help="--table: training minutes per system.")] = 20.0,
+    seeds: Annotated[int, typer.Option(help="--table: seeds per system (mean ± 95% CI).")] = 1,
+    systems: Annotated[list[str] | None, typer.Option(
+        "--system", help=f"--table: systems to run (repeatable; default all: {', '.join(SYSTEMS)})."
+    )] = None,
+) -> None:
+    """Exact match per question type (Tables 3–4), text metrics, and the real-data yardstick."""
+    from rich.console import Console
+
+    console = Console()
+    if table is not None:
+        run_table(table, encoder, index, budget, seeds, systems or list(SYSTEMS), subset,
+                  out or Path("runs/table"), console)
+        return
+    if model is None:
+        raise typer.BadParameter("--model is needed (or --table to train the systems)")
+    decodes = ["rank", "generate"] if decode == "both" else [decode]
+    if any(d not in ("rank", "generate") for d in decodes):
+        raise typer.BadParameter(f"--decode must be rank, generate or both, not {decode!r}")
+    if data is None and ptbxl is None:
+        raise typer.BadParameter("give --data (an ECG-QA split) and/or --ptbxl (the yardstick)")
+    base = out or model / "eval"
+    for d in decodes:
+        if data is not None:
+            tag = f"{split}{'-subset' if subset else ''}-{d}"
+            evaluate_split(model, data, store, split, subset, d, limit, base / tag, text_metrics,
+                           batch_size, console)
+        if ptbxl is not None:
+            evaluate_yardstick(model, ptbxl, d, base / f"yardstick-{d}", console)
+
+
+def run_table(bench: Path, encoder: Path | None, index: Path | None, budget: float, seeds: int,
+              systems: list[str], subset: float | None, out: Path, console) -> None:
+    """Train each system for `budget` minutes per seed, evaluate each on the test split (rank
+    decoding), print and write the Table 3/4-style comparison."""
+    from qheart.cli.train import train
+    from qheart.evaluation.report import comparison_markdown, comparison_rows, write_comparison
+
+    unknown = set(systems) - set(SYSTEMS)
+    if unknown:
+        raise typer.BadParameter(f"unknown systems {sorted(unknown)}; known: {list(SYSTEMS)}")
+    results: dict[str, list] = {}
+    for system in systems:
+        for seed in range(seeds):
+            model_dir = out / f"{system}-seed{seed}"
+            if not (model_dir / "config.json").is_file():
+                resume = (model_dir / "checkpoint").is_dir()
+                train(data=bench, out=model_dir, encoder=encoder, index=index, store=None,
+                      preset="cpu-small", config=None, set_=SYSTEMS[system],
+                      max_minutes=budget, max_steps=None, seed=seed, resume=resume)
+            result = evaluate_split(model_dir, bench, None, "test", subset, "rank", None,
+                                    model_dir / "eval" / "test-rank", False, 16, console)
+            results.setdefault(system, []).append(result["em"])
+    rows = comparison_rows(results, paper_subset="10% test" if subset else "all test")
+    write_comparison(out, rows, meta={"budget_minutes": budget, "seeds": seeds, "bench": str(bench)})
+    console.print(comparison_markdown(rows, data_label="ours, synthetic benchmark"))

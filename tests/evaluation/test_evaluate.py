@@ -1,0 +1,48 @@
+"""`qheart evaluate` end to end on the tiny model: files, both decodings, resume, yardstick."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from typer.testing import CliRunner
+
+from qheart.cli import app
+
+runner = CliRunner()
+
+
+def test_evaluate_writes_tables_for_both_decodings_and_resumes(tiny_model_dir, qa_world,
+                                                               tmp_path) -> None:
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--model", str(tiny_model_dir), "--data", str(qa_world["bench"]),
+            "--split", "test", "--limit", "12", "--decode", "both", "--no-text-metrics",
+            "--out", str(out)]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    for decode in ("rank", "generate"):
+        folder = out / f"test-{decode}"
+        data = json.loads((folder / "results.json").read_text())
+        assert data["meta"]["n"] == 12 and data["meta"]["decode"] == decode
+        with (folder / "results_questions.csv").open() as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == 12
+        for row in rows:
+            predicted, options = json.loads(row["predicted"]), json.loads(row["options"])
+            if decode == "rank":  # rank decoding never answers outside the options
+                assert predicted and set(predicted) <= set(options)
+    assert "invalid generated answers" in result.output
+    again = runner.invoke(app, [*argv[:-2], "--decode", "rank", "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    lines = (out / "test-rank" / "progress.jsonl").read_text().splitlines()
+    assert len(lines) == 12  # the re-run answered nothing twice
+
+
+def test_yardstick_on_the_real_ptbxl_samples(tiny_model_dir, real_samples, tmp_path) -> None:
+    out = tmp_path / "eval"
+    result = runner.invoke(app, ["evaluate", "--model", str(tiny_model_dir), "--ptbxl",
+                                 str(real_samples / "ptb-xl"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = json.loads((out / "yardstick-rank" / "yardstick.json").read_text())
+    assert table["overall"]["n"] > 100 and 0.0 <= table["overall"]["accuracy"] <= 1.0
+    assert any(row["finding"].startswith("sinus rhythm") for row in table["rows"])
