@@ -2,41 +2,41 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from qheart.cli import app
-from qheart.cli.demo import plan
+from qheart.cli.demo import DemoSizes, plan
 
 runner = CliRunner()
 
 
 def test_plan_orders_stages_and_skips_real_data_when_absent(tmp_path: Path) -> None:
-    stages = plan(tmp_path, 10, 10, 1.0, real_ptbxl=None)
+    stages = plan(tmp_path, DemoSizes(10, 10, 1.0, 1.0), real_ptbxl=None)
     commands = [s.argv[0] + " " + s.argv[1] for s in stages]
-    assert commands[0] == "data synth" and commands[-1] == "index evaluate"
+    assert commands[0] == "data synth" and commands[-1] == "evaluate --model"
     assert commands.index("pretrain --data") < commands.index("index build")
+    assert commands.index("index build") < commands.index("train --data")
+    trains = [s for s in stages if s.argv[0] == "train"]
+    assert len(trains) == 2 and "model.use_ecg=false" in trains[1].argv  # Q-HEART and blind
+    assert all(s.resume_dir is not None for s in trains)
     assert not any("ptbxl" in " ".join(s.argv) for s in stages)
 
 
 @pytest.mark.slow
 @pytest.mark.integration
-def test_demo_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
+def test_quick_demo_runs_every_stage_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    argv = ["demo", "--out", str(out), "--n-ecgs", "40", "--corpus-ecgs", "40",
-            "--minutes", "0.2"]
-    first = runner.invoke(app, argv)
+    first = runner.invoke(app, ["demo", "--out", str(out), "--quick"])
     assert first.exit_code == 0, first.output
-    assert (out / "bench" / "synth.json").is_file()
-    assert (out / "pretrain" / "encoder" / "model.safetensors").is_file()
-    assert (out / "index" / "manifest.json").is_file()
-    result = json.loads((out / "zero_shot.json").read_text())
-    assert 0.0 <= result["zero_shot_macro_auc"] <= 1.0
-    assert "findings agreement" in first.output
-
-    again = runner.invoke(app, argv)
+    for path in ("bench/synth.json", "pretrain/encoder/model.safetensors", "index/manifest.json",
+                 "qheart/config.json", "blind/config.json",
+                 "eval/qheart/test-rank/results.json", "eval/blind/test-rank/results.json"):
+        assert (out / path).exists(), path
+    assert "exact match, synthetic test split" in first.output
+    assert "ask it: qheart ask --model" in first.output
+    again = runner.invoke(app, ["demo", "--out", str(out), "--quick"])
     assert again.exit_code == 0, again.output
-    assert again.output.count("skipped") >= 4  # synth, pretrain, zero-shot, index build
+    assert again.output.count("skipped") >= 8  # synth, pretrain, zero-shot, index, 2 × train/eval

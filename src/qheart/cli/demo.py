@@ -28,16 +28,35 @@ class Stage:
     argv: list[str]
     done_marker: Path | None
     """None: cheap, always run (it only reads and prints)."""
+    resume_dir: Path | None = None
+    """A training stage: when this folder holds a checkpoint, the stage runs with --resume."""
 
 
-def plan(out: Path, n_ecgs: int, corpus_ecgs: int, minutes: float, real_ptbxl: Path | None
-         ) -> list[Stage]:
+@dataclass(frozen=True)
+class DemoSizes:
+    """How big each stage is. The default fits 30 minutes on 2 cores; `--quick` is a smoke run."""
+
+    n_ecgs: int = 2000
+    corpus_ecgs: int = 4000
+    pretrain_minutes: float = 5.0
+    train_minutes: float = 7.0
+    subset: float | None = 0.1
+    """Evaluate on the paper's fixed 10% test subset (None: the whole test split)."""
+    eval_limit: int | None = None
+    yardstick_per_side: int | None = None
+
+
+QUICK = DemoSizes(n_ecgs=60, corpus_ecgs=60, pretrain_minutes=0.3, train_minutes=0.5,
+                  subset=None, eval_limit=24, yardstick_per_side=2)
+
+
+def plan(out: Path, sizes: DemoSizes, real_ptbxl: Path | None) -> list[Stage]:
     """The stages in order (pure: no side effects, so it is easy to test and to print)."""
     bench, run, index = out / "bench", out / "pretrain", out / "index"
     stages = [
         Stage("generate the synthetic ECG-QA benchmark",
-              ["data", "synth", "--out", str(bench), "--n-ecgs", str(n_ecgs),
-               "--corpus-ecgs", str(corpus_ecgs), "--seed", "0"],
+              ["data", "synth", "--out", str(bench), "--n-ecgs", str(sizes.n_ecgs),
+               "--corpus-ecgs", str(sizes.corpus_ecgs), "--seed", "0"],
               bench / "synth.json"),
         Stage("load its ECG-QA training split and join it to the signal store",
               ["data", "ecgqa", "--dataset-dir", str(bench / "ecgqa" / "synthetic"),
@@ -49,6 +68,7 @@ def plan(out: Path, n_ecgs: int, corpus_ecgs: int, minutes: float, real_ptbxl: P
                             ["data", "prepare", "ptbxl", "--root", str(real_ptbxl),
                              "--out", str(out / "ptbxl100")],
                             out / "ptbxl100" / "store.json"))
+    minutes = sizes.pretrain_minutes
     stages += [
         Stage(f"pre-train the cpu-small ECG encoder on ECG–report pairs (≤ {minutes:g} min)",
               ["pretrain", "--data", str(bench), "--out", str(run), "--preset", "cpu-small",
@@ -77,7 +97,37 @@ def plan(out: Path, n_ecgs: int, corpus_ecgs: int, minutes: float, real_ptbxl: P
                "--split", "test"],
               None),
     ]
+    eval_args = (["--subset", str(sizes.subset)] if sizes.subset else []) + (
+        ["--limit", str(sizes.eval_limit)] if sizes.eval_limit else [])
+    for name, title, extra in (("qheart", "Q-HEART", []),
+                               ("blind", "the blind baseline (question only)",
+                                ["--set", "model.use_ecg=false"])):
+        model = out / name
+        stages.append(Stage(
+            f"instruction-tune {title} (cpu-small, ≤ {sizes.train_minutes:g} min)",
+            ["train", "--data", str(bench), "--encoder", str(run), "--index", str(index),
+             "--out", str(model), "--preset", "cpu-small",
+             "--max-minutes", str(sizes.train_minutes), *extra],
+            model / "config.json", resume_dir=model))
+    for name in ("qheart", "blind"):
+        stages.append(Stage(
+            f"evaluate {name} on the synthetic test split (rank decoding)",
+            ["evaluate", "--model", str(out / name), "--data", str(bench), "--split", "test",
+             *eval_args, "--decode", "rank", "--out", str(out / "eval" / name)],
+            out / "eval" / name / _eval_tag(sizes) / "results.json"))
+    if real_ptbxl is not None:
+        stages.append(Stage(
+            "the real-data yardstick: Q-HEART on the 100 real PTB-XL records",
+            ["evaluate", "--model", str(out / "qheart"), "--ptbxl", str(real_ptbxl),
+             "--out", str(out / "eval" / "qheart"),
+             *(["--yardstick-per-side", str(sizes.yardstick_per_side)]
+               if sizes.yardstick_per_side else [])],
+            out / "eval" / "qheart" / "yardstick-rank" / "yardstick.json"))
     return stages
+
+
+def _eval_tag(sizes: DemoSizes) -> str:
+    return f"test{'-subset' if sizes.subset else ''}-rank"
 
 
 def demo(
@@ -86,15 +136,19 @@ def demo(
     n_ecgs: Annotated[int, typer.Option(help="Synthetic ECGs in the QA splits.")] = 2000,
     corpus_ecgs: Annotated[int, typer.Option(
         help="Extra synthetic ECGs with reports (pre-training and retrieval corpus).")] = 4000,
-    minutes: Annotated[float, typer.Option(help="Wall-time budget for encoder pre-training.")] = 6.0,
+    minutes: Annotated[float, typer.Option(help="Wall-time budget for encoder pre-training.")] = 5.0,
+    train_minutes: Annotated[float, typer.Option(
+        help="Wall-time budget for each instruction-tuning run (Q-HEART, blind).")] = 7.0,
+    quick: Annotated[bool, typer.Option(
+        help="The same stages at smoke size (a few minutes); numbers mean nothing.")] = False,
     real_ptbxl: Annotated[Path | None, typer.Option(
         help="A PTB-XL folder (published layout) to prepare and score the encoder on; default: "
              "../shared/real-samples/ptb-xl when present.")] = None,
     fresh: Annotated[bool, typer.Option(help="Delete --out first instead of continuing.")] = False,
 ) -> None:
-    """Run the pipeline built so far on the embedded defaults: synthetic benchmark → ECG-QA
-    loading → encoder pre-training → zero-shot AUC → FAISS report retrieval. (Instruction
-    tuning and question answering arrive with the Q-HEART model.)"""
+    """The whole pipeline on the embedded defaults: synthetic benchmark → encoder pre-training →
+    zero-shot AUC → FAISS report index → instruction tuning of Q-HEART and the blind baseline →
+    evaluation (rank decoding) → the real-data yardstick → a ready `qheart ask` line."""
     from rich.console import Console
 
     from qheart.cli import app
@@ -108,7 +162,8 @@ def demo(
     if real_ptbxl is not None and not (real_ptbxl / "ptbxl_database.csv").is_file():
         raise typer.BadParameter(f"{real_ptbxl}: no ptbxl_database.csv (not a PTB-XL folder)")
     real = real_ptbxl.resolve() if real_ptbxl is not None else None
-    stages = plan(out, n_ecgs, corpus_ecgs, minutes, real)
+    sizes = QUICK if quick else DemoSizes(n_ecgs, corpus_ecgs, minutes, train_minutes)
+    stages = plan(out, sizes, real)
     timings: dict[str, float] = {}
     for number, stage in enumerate(stages, 1):
         console.rule(f"[bold]{number}/{len(stages)}  {stage.title}")
@@ -116,14 +171,20 @@ def demo(
         if stage.done_marker is not None and stage.done_marker.exists():
             console.print(f"already done ({stage.done_marker} exists); skipped")
             continue
+        argv = list(stage.argv)
+        if stage.resume_dir is not None and (stage.resume_dir / "checkpoint").is_dir():
+            argv.append("--resume")
         started = time.monotonic()
-        app(stage.argv, standalone_mode=False)
+        app(argv, standalone_mode=False)
         timings[stage.title] = time.monotonic() - started
-    _summary(console, out, timings)
+    _summary(console, out, timings, sizes, real)
 
 
-def _summary(console, out: Path, timings: dict[str, float]) -> None:
+def _summary(console, out: Path, timings: dict[str, float], sizes: DemoSizes,
+             real_ptbxl: Path | None) -> None:
     """Print what was measured, read back from the files the stages wrote."""
+    from rich.table import Table
+
     console.rule("[bold]summary")
     for title, seconds in timings.items():
         console.print(f"{seconds:7.1f} s  {title}")
@@ -131,6 +192,35 @@ def _summary(console, out: Path, timings: dict[str, float]) -> None:
         path = out / name
         if path.is_file():
             result = json.loads(path.read_text())
-            console.print(f"{name}: zero-shot macro AUC {result.get('zero_shot_macro_auc')}, "
-                          f"linear-probe macro AUC {result.get('probe_macro_auc')}")
+            console.print(f"{name}: zero-shot macro AUC {result.get('zero_shot_macro_auc'):.3f}, "
+                          f"linear-probe macro AUC {result.get('probe_macro_auc'):.3f}")
+    table = Table(title="exact match, synthetic test split"
+                        + (f" ({sizes.subset:.0%} subset)" if sizes.subset else "")
+                        + ", rank decoding (synthetic data: not comparable to the paper's)")
+    for column in ("system", "verify", "choose", "query", "avg", "questions"):
+        table.add_column(column)
+    for name in ("qheart", "blind"):
+        path = out / "eval" / name / _eval_tag(sizes) / "results.json"
+        if not path.is_file():
+            continue
+        em = json.loads(path.read_text())["exact_match"]
+        cells = [em["by_type"].get(t, {}).get("accuracy") for t in
+                 ("single-verify", "single-choose", "single-query")]
+        table.add_row(name, *[f"{c:.3f}" if c is not None else "—" for c in cells],
+                      f"{em['avg']['accuracy']:.3f}", str(em["overall"]["n"]))
+    console.print(table)
+    yardstick = out / "eval" / "qheart" / "yardstick-rank" / "yardstick.json"
+    if yardstick.is_file():
+        overall = json.loads(yardstick.read_text())["overall"]
+        console.print(f"real-data yardstick (100 PTB-XL records, balanced yes/no, chance 0.5): "
+                      f"accuracy {overall['accuracy']:.3f} on {overall['n']} questions — per "
+                      f"finding in {yardstick.with_suffix('.md')}")
+    model = out / "qheart"
+    if (model / "config.json").is_file():
+        console.print(f"model saved in {model.resolve()}")
+        example = (real_ptbxl / "records500" / "00000" / "00001_hr.hea"
+                   if real_ptbxl is not None else None)
+        ecg = str(example) if example is not None and example.is_file() else "YOUR_ECG.hea"
+        console.print(f"ask it: qheart ask --model {model} --ecg {ecg} "
+                      "\"Does this ECG show sinus rhythm?\"")
     console.print(f"outputs in {out.resolve()}")

@@ -72,14 +72,15 @@ def evaluate_split(model_dir: Path, data: Path, store: Path | None, split: str,
     return {"em": em, "meta": meta}
 
 
-def evaluate_yardstick(model_dir: Path, ptbxl: Path, decode: str, out: Path, console) -> None:
+def evaluate_yardstick(model_dir: Path, ptbxl: Path, decode: str, out: Path, console,
+                       per_side: int | None = None) -> None:
     from qheart.api import QHeart
     from qheart.evaluation.evaluate import answer_yardstick, yardstick_questions
     from qheart.evaluation.report import yardstick_markdown
     from qheart.evaluation.yardstick import score_yardstick
 
     model = QHeart.from_pretrained(model_dir)
-    samples, signals, yardstick = yardstick_questions(ptbxl)
+    samples, signals, yardstick = yardstick_questions(ptbxl, max_per_side=per_side)
     answers = answer_yardstick(model, samples, signals, decode=decode)
     table = score_yardstick(samples, answers)
     markdown = yardstick_markdown(table, yardstick.counts, yardstick.skipped)
@@ -107,6 +108,8 @@ def evaluate(
     text_metrics: Annotated[bool, typer.Option(
         help="Also BERTScore / ROUGE-L / METEOR / BLEU-1.")] = True,
     batch_size: Annotated[int, typer.Option(help="Questions per batched pass.")] = 16,
+    yardstick_per_side: Annotated[int | None, typer.Option(
+        help="--ptbxl: at most this many yes (and as many no) questions per finding.")] = None,
     table: Annotated[Path | None, typer.Option(
         help="Train and evaluate Table 3/4's systems on this benchmark (needs --encoder, "
              "--index, --budget).")] = None,
@@ -140,7 +143,8 @@ def evaluate(
             evaluate_split(model, data, store, split, subset, d, limit, base / tag, text_metrics,
                            batch_size, console)
         if ptbxl is not None:
-            evaluate_yardstick(model, ptbxl, d, base / f"yardstick-{d}", console)
+            evaluate_yardstick(model, ptbxl, d, base / f"yardstick-{d}", console,
+                               yardstick_per_side)
 
 
 def run_table(bench: Path, encoder: Path | None, index: Path | None, budget: float, seeds: int,

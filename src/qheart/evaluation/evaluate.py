@@ -102,7 +102,8 @@ def answer_questions(model: QHeart, data: QASet, *, decode: str = "rank", batch_
     return EvalRun([done[s.sample_id] for s in data.samples if s.sample_id in done], out)
 
 
-def yardstick_questions(ptbxl_dir: Path, *, seed: int = 0) -> tuple[list[QASample], np.ndarray, object]:
+def yardstick_questions(ptbxl_dir: Path, *, seed: int = 0, max_per_side: int | None = None
+                        ) -> tuple[list[QASample], np.ndarray, object]:
     """The yardstick's balanced yes/no questions and the canonical signals of their records
     (read straight from the PTB-XL folder's WFDB files)."""
     import pandas as pd
@@ -110,7 +111,7 @@ def yardstick_questions(ptbxl_dir: Path, *, seed: int = 0) -> tuple[list[QASampl
     from qheart.data.readers import read_ecg
     from qheart.evaluation.yardstick import build_yardstick
 
-    yardstick = build_yardstick(ptbxl_dir, seed=seed)
+    yardstick = build_yardstick(ptbxl_dir, seed=seed, max_per_side=max_per_side)
     table = pd.read_csv(ptbxl_dir / "ptbxl_database.csv", index_col="ecg_id")
     ids = sorted({s.ecg_id for s in yardstick.samples})
     signals = {e: read_ecg(ptbxl_dir / table.loc[e, "filename_hr"]) for e in ids}
