@@ -1,5 +1,5 @@
 """The page in a real headless Chromium (Debian's chromium + chromium-driver, driven by selenium):
-pick an example and ask a suggested question, then upload a WFDB pair, see its plot, ask, and read
+on a real tiny Q-HEART model folder: pick an example and ask a suggested question, then upload a WFDB pair, see its plot, ask, and read
 the answer, the options' scores and the retrieved reports. Saves a screenshot (path printed).
 
 The browser is found on PATH; where it is missing and we run as root with apt-get, the test
@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 
 from tests.data.ecg_fixtures import PTBXL_NAMES, synthetic_ecg, write_wfdb_record
-
-from .fake_model import FakeQHeart
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "runs" / "screenshots"
@@ -71,13 +69,14 @@ def driver():
 
 
 @pytest.fixture(scope="module")
-def server(request):
-    """uvicorn on 127.0.0.1 in a thread, serving the real tiny model when the suite has one."""
+def server(driver, tiny_model_dir: Path):
+    """uvicorn on 127.0.0.1 in a thread, serving a real tiny Q-HEART model folder."""
+    from qheart.api import QHeart
     from qheart.serving.app import create_app
     from qheart.serving.background import serve_in_thread
     from qheart.serving.settings import ServeSettings
 
-    model = FakeQHeart("fake-model-for-browser-test")
+    model = QHeart.from_pretrained(tiny_model_dir, device="cpu")
     app = create_app(model, ServeSettings(n_examples=3, token_env="QHEART_NO_SUCH_VAR"))
     with serve_in_thread(app) as url:
         yield url, model
@@ -124,7 +123,7 @@ def test_page_answers_an_example_and_an_uploaded_record(driver, server, tmp_path
     driver.find_element(By.ID, "ask-button").click()
     _wait(driver, _answered)
     assert driver.find_element(By.ID, "answer").text.strip()
-    assert len(driver.find_elements(By.CSS_SELECTOR, "#reports li")) == 3
+    assert driver.find_elements(By.CSS_SELECTOR, "#scores tbody tr")
 
     # --- an uploaded WFDB pair
     signal = synthetic_ecg(12, 500, 10, seed=11)
@@ -147,6 +146,7 @@ def test_page_answers_an_example_and_an_uploaded_record(driver, server, tmp_path
     top = max(expected.scores, key=expected.scores.get)
     assert rows[0].find_elements(By.TAG_NAME, "td")[0].text == top  # sorted by score
     reports = driver.find_elements(By.CSS_SELECTOR, "#reports li")
+    assert len(reports) == len(expected.reports) == 3
     assert [r.text.split(" ", 1)[0] for r in reports] == [f"{r.similarity:.3f}" for r in expected.reports]
     assert not driver.find_element(By.ID, "error").is_displayed()
 

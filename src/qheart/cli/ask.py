@@ -19,6 +19,20 @@ def _load_model(model: Path, device: str | None):
         raise typer.Exit(2) from None
 
 
+def _quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+
+
 def print_answer(answer, console) -> None:
     """The answer, its options with scores, the retrieved reports and any notes, as rich tables."""
     from rich.table import Table
@@ -77,6 +91,8 @@ def ask(
         raise typer.BadParameter(f"{decode!r}: use rank or generate", param_hint="--decode")
     if not question.strip():
         raise typer.BadParameter("the question is empty", param_hint="QUESTION")
+    if as_json:  # stdout is for the JSON alone; keep library chatter off stderr too
+        _quiet_libraries()
     qa = _load_model(model, device)
     try:
         signal = qa.load_ecg(ecg, sample_rate)

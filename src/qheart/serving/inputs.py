@@ -160,6 +160,9 @@ async def load_ecg(source: EcgSource, loader: Callable[..., np.ndarray],
             raise ServiceError(404, "UnknownExample",
                                f"no example {source.example!r}; see GET /v1/examples")
         return examples[source.example].signal
+    if source.array is not None and source.sample_rate is None:
+        raise ServiceError(422, "SampleRateError", f"{source.label}: sample rate missing: give "
+                           "'sample_rate' (Hz) with the signal")
     target = source.path if source.path is not None else source.array
     try:
         return await asyncio.to_thread(loader, target, source.sample_rate)

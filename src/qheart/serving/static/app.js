@@ -8,6 +8,7 @@ const TYPE_NAMES = {
   "single-choose": "choose between options",
   "single-query": "which leads, ranges, features",
 };
+const MAX_CHIPS = 3;
 const state = { source: null, plotUrl: null };
 
 function token() { return sessionStorage.getItem("qheart-token") || ""; }
@@ -159,16 +160,18 @@ function renderSuggestions(byType) {
   const list = $("question-list");
   box.replaceChildren();
   list.replaceChildren();
-  for (const [kind, questions] of Object.entries(byType)) {
+  const kinds = [...Object.keys(TYPE_NAMES), ...Object.keys(byType).filter((k) => !(k in TYPE_NAMES))];
+  for (const kind of kinds.filter((k) => byType[k] && byType[k].length)) {
     const row = document.createElement("div");
     row.append(Object.assign(document.createElement("span"), {
       className: "kind", textContent: `${TYPE_NAMES[kind] || kind}:` }));
-    for (const q of questions) {
+    byType[kind].forEach((q, i) => {
+      list.append(Object.assign(document.createElement("option"), { value: q }));
+      if (i >= MAX_CHIPS) return;  // the rest are offered while typing (datalist)
       const button = Object.assign(document.createElement("button"), { type: "button", textContent: q });
       button.addEventListener("click", () => { $("question").value = q; updateAskButton(); $("question").focus(); });
       row.append(button);
-      list.append(Object.assign(document.createElement("option"), { value: q }));
-    }
+    });
     box.append(row);
   }
 }
@@ -177,8 +180,10 @@ async function loadInfo() {
   try {
     const info = await (await api("/v1/model")).json();
     const m = info.model || {};
-    $("model-info").textContent = [m.llm && `LLM ${m.llm}`, m.model_dir && `model ${m.model_dir}`,
-      `qheart ${info.version}`].filter(Boolean).join(" · ");
+    const llm = m.llm && typeof m.llm === "object" ? m.llm.name : m.llm;
+    const tail = (path) => String(path).split("/").filter(Boolean).slice(-2).join("/");
+    $("model-info").textContent = [llm && `LLM ${tail(llm)}`, m.model_dir && `model ${tail(m.model_dir)}`,
+      m.retrieval === false && "no report retrieval", `qheart ${info.version}`].filter(Boolean).join(" · ");
     renderSuggestions(await (await api("/v1/questions")).json());
     const examples = await (await api("/v1/examples")).json();
     const box = $("examples");
