@@ -48,6 +48,8 @@ class Answer:
     """The generated text (generate decoding) before it was parsed into options."""
     notes: list[str] = field(default_factory=list)
     """Assumptions made, e.g. which question kind a free-form question was taken as."""
+    measurements: str | None = None
+    """The measurement block that was in the prompt (models trained with use_measurements)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,8 +168,8 @@ class QHeart:
                 for row in hits]
 
     def answer_resolved(self, signals: np.ndarray, questions: list[str], resolved: list,
-                        reports: list[list[RetrievedReportView]], decode: str = "rank"
-                        ) -> list[Answer]:
+                        reports: list[list[RetrievedReportView]], decode: str = "rank",
+                        measurements: list[str] | None = None) -> list[Answer]:
         """Answer canonical ECGs (B, 12, 5000) whose question types and options are known
         (`ResolvedQuestion`s) with the given reports: the batched core that `ask_many` and
         `qheart evaluate` share. Not locked: callers from several threads go through ask_many."""
@@ -178,13 +180,19 @@ class QHeart:
         from qheart.models.prompts import PromptParts, user_text
 
         config = self.config
+        if config.use_measurements and measurements is None:
+            from qheart.measurements import measure_ecg, measurement_text
+
+            measurements = [measurement_text(measure_ecg(np.asarray(x))) for x in signals]
         texts = []
-        for question, r, hits in zip(questions, resolved, reports, strict=True):
+        for i, (question, r, hits) in enumerate(zip(questions, resolved, reports, strict=True)):
             parts = PromptParts(question=question, options=r.options,
-                                report=hits[0].report if hits and config.retrieval_active else None)
+                                report=hits[0].report if hits and config.retrieval_active else None,
+                                measurements=measurements[i] if config.use_measurements else None)
             texts.append(user_text(parts, with_ecg=config.use_ecg, with_question=config.use_question))
         sig = torch.as_tensor(np.asarray(signals, dtype=np.float32)) if config.use_ecg else None
-        out = []
+        measured = lambda i: measurements[i] if config.use_measurements else None  # noqa: E731
+        out: list[Answer] = []
         if decode == "rank":
             ranked = rank_decode(self.model, self.prompts, texts, [r.options for r in resolved],
                                  [r.question_type for r in resolved], sig)
@@ -192,7 +200,8 @@ class QHeart:
                                                             strict=True):
                 out.append(Answer(answer, question, r.question_type, r.options, scores,
                                   hits if config.retrieval_active else [], "rank",
-                                  notes=[*self.load_notes, *r.notes]))
+                                  notes=[*self.load_notes, *r.notes],
+                                  measurements=measured(len(out))))
             return out
         generated = generate(self.model, self.prompts, texts, sig)
         for question, r, hits, text in zip(questions, resolved, reports, generated, strict=True):
@@ -202,7 +211,7 @@ class QHeart:
                 notes.append("the generated text matches none of the options")
             out.append(Answer(answer, question, r.question_type, r.options, None,
                               hits if config.retrieval_active else [], "generate", raw_text=text,
-                              notes=notes))
+                              notes=notes, measurements=measured(len(out))))
         return out
 
     # ------------------------------------------------------------------ describing

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qheart.data.store import SignalStore
 from qheart.training.instruct import TrainInputs, instruction_tune
 from qheart.training.instruct_data import Benchmark
 from tests.qa_fixtures import tiny_train_config
@@ -130,3 +131,17 @@ def test_cli_train_with_set_overrides_writes_a_model(qa_world, tmp_path) -> None
     assert "model in" in result.output
     help_text = CliRunner().invoke(app, ["train", "--help"]).output
     assert "--set" in help_text and "--max-minutes" in help_text
+
+
+def test_measurements_switch_puts_the_block_in_prompts_and_answers(qa_world, tmp_path) -> None:
+    from qheart.api import QHeart
+
+    out = tmp_path / "measured"
+    config = tiny_train_config(qa_world["llm"], max_steps=2, model={"use_measurements": True})
+    instruction_tune(config, inputs(qa_world), out, progress=False)
+    cache = qa_world["bench"] / "measurements" / "store.json"
+    assert cache.is_file() and "Measured: HR" in next(iter(json.loads(cache.read_text()).values()))
+    model = QHeart.from_pretrained(out)
+    signal = SignalStore(qa_world["bench"] / "store").signals([0])[0]
+    answer = model.ask(signal, "Does this ECG show sinus rhythm?", sample_rate=500)
+    assert answer.measurements and answer.measurements.startswith("Measured:")

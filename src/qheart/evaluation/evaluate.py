@@ -51,6 +51,10 @@ def split_questions(model: QHeart, bench: Benchmark, split: str, subset: float |
         data = data.select([i for i, s in enumerate(data.samples) if s.sample_id in keep])
     if limit is not None and limit < len(data):
         data = data.select(list(range(limit)))
+    if model.config.use_measurements:
+        from qheart.training.instruct import measurement_cache
+
+        data.add_measurements(measurement_cache(bench), progress=progress)
     return data
 
 
@@ -84,10 +88,11 @@ def answer_questions(model: QHeart, data: QASet, *, decode: str = "rank", batch_
         signals = data.store.signals(data.rows[indices]) if indices else None
         resolved = [ResolvedQuestion(s.question_type, data.options[i], s.template_id, [])
                     for s, i in zip(samples, indices, strict=True)]
+        measured = [data.measurements[i] for i in indices] if data.measurements else None
         reports = [[RetrievedReportView(-1, float("nan"), r) for r in data.reports[i][:1]]
                    for i in indices]
         answers = model.answer_resolved(signals, [s.question for s in samples], resolved,
-                                        reports, decode)
+                                        reports, decode, measurements=measured)
         lines = []
         for sample, answer in zip(samples, answers, strict=True):
             valid = not any("matches none of the options" in n for n in answer.notes)

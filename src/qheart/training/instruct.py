@@ -90,6 +90,11 @@ def retrieval_cache(inputs: TrainInputs, split: str, *, progress: bool):
     return cache
 
 
+def measurement_cache(bench: Benchmark) -> Path:
+    """Where measurement text blocks of a benchmark's ECGs are cached (by ecg_id)."""
+    return bench.store_dir.parent / "measurements" / f"{bench.store_dir.name}.json"
+
+
 def question_catalogue(data: QASet) -> dict:
     """Templates seen in training: type, attribute type, options, a few example questions."""
     from qheart.data.ecgqa import load_template_options
@@ -153,7 +158,8 @@ def validation_exact_match(model: QHeartModel, data: QASet, config: TrainConfig,
     for start in range(0, len(data), config.micro_batch_size):
         indices = np.arange(start, min(start + config.micro_batch_size, len(data)))
         texts = [user_text(prompt_parts(config.model, data.samples[i], data.options[i],
-                                        data.reports[i], None),
+                                        data.reports[i], None,
+                                        data.measurements[i] if data.measurements else None),
                            with_ecg=config.model.use_ecg, with_question=config.model.use_question)
                  for i in indices]
         signals = None
@@ -237,6 +243,10 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
     train = QASet.load(inputs.bench, "train", caches["train"])
     valid = QASet.load(inputs.bench, "valid", caches["valid"], limit=config.val_questions,
                        seed=config.seed)
+    if config.model.use_measurements:
+        with accelerator.main_process_first():
+            for data in (train, valid):
+                data.add_measurements(measurement_cache(inputs.bench), progress=progress and main)
     if main:
         config.save(config_path)
         update_run_info(out, kind="instruction-tuning", bench=str(inputs.bench.dataset_dir),

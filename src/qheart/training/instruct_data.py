@@ -72,6 +72,8 @@ class QASet:
     """Questions dropped: ECG not in the store or no options."""
     dataset_dir: Path | None = None
     """The ECG-QA folder the questions came from."""
+    measurements: list[str] | None = None
+    """The measurement text block of each question's ECG (only with `use_measurements`)."""
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -106,7 +108,29 @@ class QASet:
         idx = list(indices)
         return QASet([self.samples[i] for i in idx], [self.options[i] for i in idx],
                      self.rows[idx], [self.reports[i] for i in idx], self.store, self.n_missing,
-                     self.dataset_dir)
+                     self.dataset_dir,
+                     None if self.measurements is None else [self.measurements[i] for i in idx])
+
+    def add_measurements(self, cache: Path, *, progress: bool = False) -> None:
+        """Measure each distinct ECG once (cached as JSON by ecg_id in `cache`) and keep the
+        text block per question."""
+        import json
+
+        from tqdm.auto import tqdm
+
+        from qheart.measurements import measure_ecg, measurement_text
+
+        known: dict[str, str] = json.loads(cache.read_text()) if cache.is_file() else {}
+        todo = sorted({(s.ecg_id, int(r)) for s, r in zip(self.samples, self.rows, strict=True)
+                       if str(s.ecg_id) not in known})
+        for ecg_id, row in tqdm(todo, desc="measure", unit="ecg", disable=not progress):
+            known[str(ecg_id)] = measurement_text(measure_ecg(self.store.signal(row)))
+        if todo:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".{cache.name}.tmp")
+            tmp.write_text(json.dumps(known))
+            tmp.replace(cache)
+        self.measurements = [known[str(s.ecg_id)] for s in self.samples]
 
     def lengths(self) -> np.ndarray:
         """A cheap length estimate per question (characters), for bucketing."""
@@ -190,15 +214,14 @@ def unique_signals(store: SignalStore, rows: np.ndarray) -> tuple[torch.Tensor, 
 
 
 def make_batch(data: QASet, indices: np.ndarray, config: ModelConfig, prompts: PromptTokenizer,
-               *, seed: int | None, step: int, with_answer: bool = True,
-               measurements: Sequence[str | None] | None = None) -> Batch:
+               *, seed: int | None, step: int, with_answer: bool = True) -> Batch:
     """Build one batch. `seed=None`: evaluation prompts (fixed order, top-1 report)."""
     encoded = []
-    for position, i in enumerate(indices):
+    for i in indices:
         rng = None if seed is None else np.random.default_rng([seed, step, int(i)])
         sample = data.samples[i]
         parts = prompt_parts(config, sample, data.options[i], data.reports[i], rng,
-                             None if measurements is None else measurements[position])
+                             None if data.measurements is None else data.measurements[i])
         text = user_text(parts, with_ecg=config.use_ecg, with_question=config.use_question)
         answer = canonical_answer(sample.answer, data.options[i]) if with_answer else None
         encoded.append(prompts.encode(text, answer))
