@@ -99,3 +99,22 @@ def test_serve_warns_when_exposed_without_token(fake_class, monkeypatch: pytest.
 def test_help(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "--model" in result.output
+
+
+def test_ask_prints_measurements_when_the_model_used_them(monkeypatch: pytest.MonkeyPatch,
+                                                          good_record: GoodRecord, tmp_path: Path) -> None:
+    import dataclasses
+
+    if "measurements" not in {f.name for f in dataclasses.fields(api.Answer)}:
+        pytest.skip("this Answer has no measurements field")
+
+    class Measuring(FakeQHeart):
+        def ask_many(self, *args, **kwargs):
+            return [dataclasses.replace(a, measurements="heart rate 72 bpm; qrs duration 96 ms")
+                    for a in super().ask_many(*args, **kwargs)]
+
+    monkeypatch.setattr(api, "QHeart", Measuring, raising=False)
+    result = runner.invoke(app, ["ask", "--model", str(tmp_path), "--ecg", str(good_record.folder / "rec.hea"),
+                                 GOOD_QUESTION])
+    assert result.exit_code == 0, result.output
+    assert "qrs duration 96 ms" in result.output

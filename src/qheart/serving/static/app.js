@@ -103,6 +103,9 @@ function renderAnswer(answer) {
   const notes = $("notes");
   notes.replaceChildren(...answer.notes.map((n) => Object.assign(document.createElement("li"), { textContent: n })));
 
+  $("measurements").textContent = answer.measurements || "";
+  $("measurements-box").hidden = !answer.measurements;
+
   const chosen = new Set(answer.answer);
   const rows = answer.options.map((option) => [option, answer.scores ? answer.scores[option] : null]);
   if (answer.scores) rows.sort((a, b) => b[1] - a[1]);
