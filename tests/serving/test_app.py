@@ -90,7 +90,17 @@ def test_page_static_and_openapi_are_served(client) -> None:
     schema = client.get("/openapi.json").json()
     content = schema["paths"]["/v1/ask"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "application/json"} <= set(content)
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_docs_work_offline(client) -> None:
+    pytest.importorskip("swagger_ui_bundle", reason="swagger-ui-bundle-v2 not installed: /docs uses the CDN")
+    docs = client.get("/docs").text
+    links = re.findall(r'(?:src|href|url)\s*[=:]\s*["\']([^"\']*)["\']', docs)
+    assert links and all(link.startswith("/") for link in links), links
+    for link in links:
+        assert client.get(link).status_code == 200, link
 
 
 def test_concurrent_questions_are_batched(good_record: GoodRecord) -> None:

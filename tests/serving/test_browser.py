@@ -171,3 +171,14 @@ def test_page_answers_an_example_and_an_uploaded_record(driver, server, tmp_path
     shutil.copyfile(shot, kept)
     print(f"screenshot: {kept} (and {shot})")
     assert shot.stat().st_size > 20_000
+
+
+def test_api_docs_render_in_the_browser(driver, server) -> None:
+    from selenium.webdriver.common.by import By
+
+    url, _ = server
+    driver.get(url + "/docs")
+    _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+    paths = {e.get_attribute("data-path") or e.text for e in
+             driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert "/v1/ask" in paths, paths

@@ -91,6 +91,29 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, "InternalError", f"{type(exc).__name__}: {exc}")
 
 
+def _swagger_assets() -> Path | None:
+    """Swagger UI's files from the swagger-ui-bundle wheel, so /docs works offline too."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return None
+    path = Path(swagger_ui_path)
+    return path if (path / "swagger-ui-bundle.js").is_file() else None
+
+
+def _offline_docs(app: FastAPI, assets: Path) -> None:
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json",
+                                   title="Q-HEART API", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+
 def create_app(model: Any, settings: ServeSettings | None = None) -> FastAPI:
     """The service for one loaded model. Token and examples are fixed when the app is made."""
     settings = settings or ServeSettings()
@@ -105,13 +128,18 @@ def create_app(model: Any, settings: ServeSettings | None = None) -> FastAPI:
         yield
         await batcher.stop()
 
+    docs_assets = _swagger_assets()
     app = FastAPI(
         title="Q-HEART",
         version=__version__,
         description="Ask clinical questions about a 12-lead ECG. Upload a WFDB pair (.hea + .dat) "
                     "or one .npy/.csv/.h5 file, or send the samples as JSON.",
         lifespan=lifespan,
+        docs_url=None if docs_assets else "/docs",
+        redoc_url=None,
     )
+    if docs_assets is not None:
+        _offline_docs(app, docs_assets)
     app.state.batcher = batcher
     app.state.settings = settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
