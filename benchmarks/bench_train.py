@@ -35,7 +35,7 @@ class PerSampleFiles:
         return np.stack([np.load(self.folder / f"{int(r)}.npy") for r in rows]).astype(np.float32)
 
 
-def run_variant(variant: str, bench: Path, steps: int, warmup: int, batch: int, layers: int) -> dict:
+def run_variant(variant: str, bench: Path, steps: int, warmup: int, batch: int) -> dict:
     import torch
 
     from qheart.models.prompts import PromptTokenizer
@@ -45,8 +45,7 @@ def run_variant(variant: str, bench: Path, steps: int, warmup: int, batch: int, 
 
     torch.manual_seed(0)
     config = TrainConfig.from_name("cpu-small").with_overrides(
-        [f"batch_size={batch}", f"micro_batch_size={batch}", f"model.llm_layers={layers}",
-         "model.use_retrieval=false"])
+        [f"batch_size={batch}", f"micro_batch_size={batch}", "model.use_retrieval=false"])
     data = QASet.load(Benchmark.from_path(bench), "train")
     naive = variant == "naive"
     if naive:  # one file per ECG, written before timing starts
@@ -81,13 +80,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--layers", type=int, default=10, help="SmolLM2 layers kept (cpu-small: 10)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--variant", choices=["ours", "naive"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:  # child process
         print(json.dumps(run_variant(args.variant, args.bench, args.steps, args.warmup,
-                                     args.batch, args.layers)))
+                                     args.batch)))
         return
     if not (args.bench / "ecgqa").is_dir():
         raise SystemExit(f"{args.bench}: no benchmark (run `qheart data synth` or `make demo`)")
@@ -97,11 +95,13 @@ def main() -> None:
             out = subprocess.run([sys.executable, __file__, "--variant", variant,
                                   *(f"--{k}={v}" for k, v in vars(args).items()
                                     if k not in ("variant", "repeats"))],
-                                 check=True, capture_output=True, text=True)
+                                 capture_output=True, text=True)
+            if out.returncode:
+                raise SystemExit(f"{variant} failed:\n{out.stderr[-3000:]}")
             result = json.loads(out.stdout.strip().splitlines()[-1])
             if variant not in best or result["samples_per_s"] > best[variant]["samples_per_s"]:
                 best[variant] = result
-    print(f"SmolLM2-135M, first {args.layers} layers + LoRA r8; batch {args.batch}; "
+    print(f"cpu-small: SmolLM2-135M, 10 of 30 layers + LoRA r8; batch {args.batch}; "
           f"{args.steps} timed steps after {args.warmup} warm-up; best of {args.repeats}")
     print(f"{'variant':8s} {'samples/s':>10s} {'padded tokens/step':>19s} {'peak RSS MB':>12s}")
     for name in ("ours", "naive"):

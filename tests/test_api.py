@@ -73,3 +73,10 @@ def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama"}))
     with pytest.raises(NotAModelError, match="not 'qheart'"):
         QHeart.from_pretrained(tmp_path)
+
+
+def test_an_array_without_its_rate_is_a_typed_error() -> None:
+    from qheart.data.errors import SampleRateError
+
+    with pytest.raises(SampleRateError, match="array: an array needs its sample_rate"):
+        QHeart.load_ecg(np.zeros((12, 5000), np.float32))

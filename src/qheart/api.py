@@ -121,7 +121,7 @@ class QHeart:
             if sample_rate is None:
                 from qheart.data.errors import SampleRateError
 
-                raise SampleRateError("array: an array needs its sample_rate")
+                raise SampleRateError("array", "an array needs its sample_rate")
             read_array = getattr(readers, "read_array", None)
             if read_array is not None:
                 return read_array(ecg, sample_rate, source="array")
