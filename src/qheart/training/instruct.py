@@ -27,15 +27,14 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from qheart.config import require_same
 from qheart.models.encoder import ECGEncoder
 from qheart.models.model_folder import save_model_folder
 from qheart.models.prompts import PromptTokenizer
 from qheart.models.qheart_model import QHeartModel, load_llm
-from qheart.training.checkpoint import CHECKPOINT_DIR, model_state
+from qheart.training.checkpoint import model_state
 from qheart.training.instruct_config import TrainConfig
 from qheart.training.instruct_data import BatchPlan, Benchmark, QASet, make_batch
-from qheart.training.loop import LoopResult, LoopSettings, run_loop, update_run_info
+from qheart.training.loop import LoopResult, LoopSettings, open_run, run_loop, update_run_info
 from qheart.training.schedule import warmup_cosine
 
 CONFIG_NAME = "train_config.json"
@@ -217,22 +216,13 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
                      resume: bool = False, max_minutes: float | None = None,
                      stop_after: int | None = None, progress: bool = True) -> LoopResult:
     """Train (or resume) Q-HEART and export the model folder into `out`."""
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     started = time.monotonic()
     out = Path(out)
-    if not resume and (out / CHECKPOINT_DIR).exists():
-        raise FileExistsError(f"{out}: holds a checkpoint already; pass --resume or choose "
-                              "another output folder")
     if inputs.encoder_dir is not None:  # the encoder's architecture is the pre-trained one's
         config.model.encoder = ECGEncoder.from_pretrained(inputs.encoder_dir).config
-    config_path = out / CONFIG_NAME
-    if resume and config_path.is_file():
-        require_same(TrainConfig.from_file(config_path), config, config_path)
-    out.mkdir(parents=True, exist_ok=True)
-    cuda = torch.cuda.is_available()
-    accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no")
+    accelerator = open_run(out, config, CONFIG_NAME, resume=resume)
     main = accelerator.is_main_process
     set_seed(config.seed)
 
@@ -248,7 +238,7 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
             for data in (train, valid):
                 data.add_measurements(measurement_cache(inputs.bench), progress=progress and main)
     if main:
-        config.save(config_path)
+        config.save(out / CONFIG_NAME)
         update_run_info(out, kind="instruction-tuning", bench=str(inputs.bench.dataset_dir),
                         store=str(inputs.bench.store_dir),
                         encoder=str(inputs.encoder_dir) if inputs.encoder_dir else None,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from qheart.config import Config, require_same
 from qheart.training.checkpoint import CHECKPOINT_DIR, load_checkpoint, save_checkpoint
 from qheart.training.schedule import WarmupCosine, fit_horizon
 
@@ -78,6 +79,23 @@ class LoopResult:
     history: list[dict]
     evals: list[dict]
     best: dict | None
+
+
+def open_run(out: Path, config: Config, config_name: str, *, resume: bool) -> Accelerator:
+    """Check the run folder before any expensive set-up (a fresh run must not overwrite a
+    checkpoint; a resumed one must keep its config), create it, and start Accelerate (bf16 on
+    GPU). The config is saved by the caller's main process."""
+    from accelerate import Accelerator
+
+    if not resume and (out / CHECKPOINT_DIR).exists():
+        raise FileExistsError(f"{out}: holds a checkpoint already; pass resume=True (--resume) "
+                              "or choose another output folder")
+    config_path = out / config_name
+    if resume and config_path.is_file():
+        require_same(type(config).from_file(config_path), config, config_path)
+    out.mkdir(parents=True, exist_ok=True)
+    cuda = torch.cuda.is_available()
+    return Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no")
 
 
 def update_run_info(out: Path, **values: Any) -> dict:

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from qheart.config import require_same
 from qheart.models.encoder import ECGEncoder
 from qheart.models.losses import (
     SigLIPLoss,
@@ -35,8 +34,7 @@ from qheart.models.losses import (
     patchify,
 )
 from qheart.models.text_encoder import TextEncoder, TextHead
-from qheart.training.checkpoint import CHECKPOINT_DIR
-from qheart.training.loop import LoopResult, LoopSettings, run_loop, update_run_info
+from qheart.training.loop import LoopResult, LoopSettings, open_run, run_loop, update_run_info
 from qheart.training.pretrain_config import PretrainConfig
 from qheart.training.pretrain_data import (
     PretrainData,
@@ -121,22 +119,13 @@ def pretrain(
     cache and export) and fits the cosine schedule to it (re-estimated every 10 steps from the
     measured speed); `stop_after` bounds its steps. Either way a resumable checkpoint is left.
     Resuming with a config that differs from the run's is an error naming the fields."""
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     started = time.monotonic()
     out = Path(out)
-    if not resume and (out / CHECKPOINT_DIR).exists():
-        raise FileExistsError(f"{out}: holds a checkpoint already; pass resume=True (--resume) "
-                              "or choose another output folder")
-    config_path = out / CONFIG_NAME
-    if resume and config_path.is_file():
-        require_same(PretrainConfig.from_file(config_path), config, config_path)
-    out.mkdir(parents=True, exist_ok=True)
-    cuda = torch.cuda.is_available()
-    accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no")
+    accelerator = open_run(out, config, CONFIG_NAME, resume=resume)
     if accelerator.is_main_process:
-        config.save(config_path)
+        config.save(out / CONFIG_NAME)
         update_run_info(out, kind="pretrain", data=[str(s.root) for s in data.stores],
                         n_pairs=len(data), seed=config.seed, max_minutes=max_minutes,
                         resumed=resume)
