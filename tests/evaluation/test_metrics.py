@@ -162,3 +162,9 @@ def test_bertscore_default_minilm(no_wordnet) -> None:
     result = text_metrics([["lead II"], ["yes"]], [["lead II"], ["static noise"]])
     assert result.bertscore_model == "minilm" and result.bertscore_layer == 6
     assert 0.3 < result.bertscore_f1 < 0.9  # one identical pair (1.0), one unrelated
+
+
+def test_an_empty_answer_scores_zero_bertscore(tmp_path, no_wordnet) -> None:
+    model = _tiny_bert(tmp_path)
+    result = text_metrics([["lead II"], []], [["lead II"], ["static noise"]], bertscore_model=model)
+    assert result.bertscore_f1 == pytest.approx(0.5, abs=1e-5)  # (1.0 + 0) / 2

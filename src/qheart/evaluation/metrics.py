@@ -328,8 +328,15 @@ def _bertscore(candidates: list[str], references: list[str], model: str,
     tokenizer = scorer._tokenizer
     if tokenizer.model_max_length > 100_000:  # a tokenizer saved without a length: use the model's
         tokenizer.model_max_length = int(scorer._model.config.max_position_embeddings)
-    _, _, f1 = scorer.score(candidates, references, batch_size=batch_size)
-    return float(f1.mean()), layer
+    # An empty answer (generated text that named no option) scores 0: bert-score cannot encode an
+    # empty string with transformers 5 (it calls a tokenizer method that no longer exists).
+    scored = [i for i, c in enumerate(candidates) if c.strip()]
+    total = 0.0
+    if scored:
+        _, _, f1 = scorer.score([candidates[i] for i in scored], [references[i] for i in scored],
+                                batch_size=batch_size)
+        total = float(f1.sum())
+    return total / max(len(candidates), 1), layer
 
 
 def text_metrics(
