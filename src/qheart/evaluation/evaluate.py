@@ -17,7 +17,6 @@ import numpy as np
 
 from qheart.api import QHeart, RetrievedReportView
 from qheart.data.ecgqa import QASample, fixed_subset
-from qheart.data.options import answers_match
 from qheart.evaluation.report import QuestionRecord, record_from_answer
 from qheart.models.question_kinds import ResolvedQuestion
 from qheart.training.instruct_data import Benchmark, QASet
@@ -95,8 +94,8 @@ def answer_questions(model: QHeart, data: QASet, *, decode: str = "rank", batch_
                                         reports, decode, measurements=measured)
         lines = []
         for sample, answer in zip(samples, answers, strict=True):
-            valid = not any("matches none of the options" in n for n in answer.notes)
-            record = record_from_answer(sample, answer, valid=valid)
+            # parse_generated's rule: generated text is valid when it names an option
+            record = record_from_answer(sample, answer, valid=decode == "rank" or bool(answer.answer))
             done[sample.sample_id] = record
             lines.append(json.dumps(record.__dict__))
         if log is not None:
@@ -144,7 +143,3 @@ def answer_yardstick(model: QHeart, samples: Sequence[QASample], signals: np.nda
         out = model.answer_resolved(sig, [s.question for s in part], resolved, reports, decode)
         answers += [a.answer for a in out]
     return answers
-
-
-def accuracy(records: Sequence[QuestionRecord]) -> float:
-    return float(np.mean([answers_match(r.predicted, r.gold) for r in records])) if records else float("nan")

@@ -75,7 +75,7 @@ def choose(options: Sequence[str], logprobs: np.ndarray, *, multi: bool,
             {o: round(float(p), 6) for o, p in zip(options, probs, strict=True)})
 
 
-def is_multi_answer(question_type: str, options: Sequence[str]) -> bool:
+def is_multi_answer(question_type: str) -> bool:
     """Query questions (leads, numeric features, findings lists) may have several answers."""
     return question_type == "single-query"
 
@@ -85,7 +85,7 @@ def rank_decode(model: QHeartModel, prompts: PromptTokenizer, user_texts: Sequen
                 signals: torch.Tensor | None) -> list[tuple[list[str], dict[str, float]]]:
     """(answer set, option probabilities) per question; answers are always options."""
     logprobs = option_logprobs(model, prompts, user_texts, options, signals)
-    return [choose(opts, lp, multi=is_multi_answer(qtype, opts))
+    return [choose(opts, lp, multi=is_multi_answer(qtype))
             for opts, lp, qtype in zip(options, logprobs, question_types, strict=True)]
 
 
