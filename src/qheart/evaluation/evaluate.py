@@ -40,9 +40,9 @@ def split_questions(model: QHeart, bench: Benchmark, split: str, subset: float |
     if model.config.retrieval_active and model.meta.get("index"):
         from qheart.training.instruct import TrainInputs, retrieval_cache
 
-        inputs = TrainInputs(bench, None, Path(model.meta["index"]["path"]))
         encoder = model.directory / "retrieval_encoder"
-        inputs.encoder_dir = encoder if encoder.is_dir() else None
+        inputs = TrainInputs(bench, encoder if encoder.is_dir() else None,
+                             Path(model.meta["index"]["path"]))
         retrieved = retrieval_cache(inputs, split, progress=progress)
     data = QASet.load(bench, split, retrieved)
     if subset is not None:
