@@ -96,3 +96,19 @@ def write_ecgqa(dataset_dir: Path, split: str, questions: list[tuple[int, int]],
     records.append({**records[0], "sample_id": 10**6, "question_type": "comparison_consecutive-verify",
                     "ecg_id": [questions[0][1], questions[1][1]]})
     (folder / "000000.json").write_text(json.dumps(records), encoding="utf-8")
+
+
+def dominant_direction_codes(n_clusters: int, per_cluster: int,
+                             seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings shaped like the demo encoder's: every vector shares one large common direction
+    (dimension 0), and a nuisance coordinate (dimension 1) varies across the corpus fifty times
+    more than the cluster structure (dimensions 2…) that should decide the neighbours. Plain
+    cosine ranks by the nuisance; whitened cosine by cluster. (n, DIM) codes, (n,) labels."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(n_clusters), per_cluster)
+    centres = 0.02 * rng.standard_normal((n_clusters, DIM - 2))
+    codes = np.empty((len(labels), DIM))
+    codes[:, 0] = 4.0
+    codes[:, 1] = rng.standard_normal(len(labels))
+    codes[:, 2:] = centres[labels] + 0.002 * rng.standard_normal((len(labels), DIM - 2))
+    return codes.astype(np.float32), labels

@@ -34,6 +34,8 @@ def test_build_search_precompute_evaluate(tmp_path: Path) -> None:
     retriever = Retriever.load(out)
     assert retriever.dim == config.embed_dim
     assert retriever.manifest["encoder"]["path"] == str(encoder.resolve())
+    # Whitening is on by default but needs ≥ 4 vectors per dimension: 18 ECGs stay unwhitened.
+    assert retriever.manifest["config"]["whiten"] and not retriever.whitened
 
     ecg = tmp_path / "query.npy"
     np.save(ecg, store.signal(0))
@@ -61,3 +63,14 @@ def test_build_search_precompute_evaluate(tmp_path: Path) -> None:
                                  str(store.root)])
     assert result.exit_code == 0, result.output
     assert "identical finding set" in result.output and "random" in result.output
+
+
+def test_build_without_whitening_is_recorded(tmp_path: Path) -> None:
+    codes, _ = clustered_codes(2, 3)
+    store = write_store(tmp_path / "store", codes)
+    encoder = ECGEncoder(EncoderConfig.from_name("cpu-small")).save_pretrained(tmp_path / "enc")
+    result = runner.invoke(app, ["index", "build", "--data", str(store.root), "--encoder",
+                                 str(encoder), "--out", str(tmp_path / "idx"), "--no-whiten"])
+    assert result.exit_code == 0, result.output
+    manifest = Retriever.load(tmp_path / "idx").manifest
+    assert manifest["config"]["whiten"] is False and manifest["plan"]["whiten"] is False

@@ -14,11 +14,17 @@ import numpy as np
 import pytest
 
 from qheart.data.store import SignalStore
-from qheart.retrieval.factory import IndexConfig
+from qheart.retrieval.factory import IndexConfig, whitening
 from qheart.retrieval.index import IndexBuildError, build_index
 from qheart.retrieval.search import IndexLoadError, Retriever
 
-from .fakes import CountingEmbed, clustered_codes, fake_embed, write_store
+from .fakes import (
+    CountingEmbed,
+    clustered_codes,
+    dominant_direction_codes,
+    fake_embed,
+    write_store,
+)
 
 CHUNK = 8  # 40 ECGs → 5 resumable chunks
 
@@ -153,3 +159,67 @@ def test_existing_index_needs_overwrite(clustered_store: SignalStore, tmp_path: 
     again = Retriever.load(out)
     assert again.build_id != first and again.manifest["plan"]["kind"] == "ivf"
     assert not list(tmp_path.glob(".idx.*")), "no temporary or old folders remain"
+
+
+def inner_vectors(retriever: Retriever) -> np.ndarray:
+    """The vectors a whitened index stores (behind its pre-transform), (n, d)."""
+    inner = faiss.downcast_index(faiss.downcast_index(retriever.index).index)
+    return faiss.rev_swig_ptr(inner.get_xb(), len(retriever) * retriever.dim).reshape(
+        len(retriever), retriever.dim).copy()
+
+
+def test_whitening_is_fitted_recorded_and_survives_save_load(tmp_path: Path) -> None:
+    codes, _ = dominant_direction_codes(12, 8)  # 96 ECGs ≥ 4 × 16 dims: enough to whiten
+    store = write_store(tmp_path / "s", codes)
+    out = build_index([store], fake_embed, tmp_path / "idx", chunk_size=40, progress=False)
+    retriever = Retriever.load(out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert retriever.whitened and manifest["plan"]["whiten"] and manifest["config"]["whiten"]
+    assert "whitened" in manifest["metric"]
+    pca = whitening(retriever.index)
+    assert pca.epsilon > 0 and pca.eigen_power == -0.5, "the regulariser is saved with the index"
+    # Stored rows are the whitened, re-normalised embeddings, in corpus order.
+    z = fake_embed(store.signals(np.arange(len(store))))
+    faiss.normalize_L2(z)
+    want = pca.apply(z)
+    faiss.normalize_L2(want)
+    np.testing.assert_allclose(inner_vectors(retriever), want, atol=1e-5)
+    # Whitened coordinates are decorrelated with equal variance (up to the regulariser).
+    cov = np.cov(pca.apply(z).T)
+    top = np.sort(np.linalg.eigvalsh(cov))[-8:]
+    assert top.max() / top.min() < 1.5
+
+
+def test_unwhitened_build_matches_an_index_from_before_whitening(
+        clustered_store: SignalStore, tmp_path: Path) -> None:
+    # An index written before whitening existed: no pre-transform, no whiten keys anywhere.
+    out = build_index([clustered_store], fake_embed, tmp_path / "idx", progress=False,
+                      config=IndexConfig(whiten=False))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["whiten"] is False
+    del manifest["config"]["whiten"], manifest["plan"]["whiten"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    retriever = Retriever.load(out)
+    assert not retriever.whitened and retriever.describe()["whiten"] is False
+    assert isinstance(faiss.downcast_index(retriever.index), faiss.IndexFlatIP)
+    hits = retriever.search(fake_embed(clustered_store.signals([0, 9])), k=2,
+                            exclude_ecg_ids=[1000, 1009])
+    assert [[(h.ecg_id - 1000) // 8 for h in found] for found in hits] == [[0, 0], [1, 1]]
+
+
+def test_resumed_whitened_build_equals_a_fresh_one(tmp_path: Path) -> None:
+    codes, _ = dominant_direction_codes(12, 8)
+    store = write_store(tmp_path / "s", codes)
+    out = tmp_path / "idx"
+    with pytest.raises(RuntimeError, match="injected"):
+        build_index([store], CountingEmbed(fail_at_call=2), out, chunk_size=32, batch_size=32,
+                    progress=False)
+    resumed = CountingEmbed()
+    build_index([store], resumed, out, chunk_size=32, batch_size=32, progress=False)
+    assert resumed.ecgs == 96 - 2 * 32
+    fresh = build_index([store], fake_embed, tmp_path / "fresh", chunk_size=32, progress=False)
+    got, want = Retriever.load(out), Retriever.load(fresh)
+    assert got.whitened and want.whitened
+    np.testing.assert_allclose(faiss.vector_to_array(whitening(got.index).A),
+                               faiss.vector_to_array(whitening(want.index).A), atol=1e-6)
+    np.testing.assert_allclose(inner_vectors(got), inner_vectors(want), atol=1e-6)

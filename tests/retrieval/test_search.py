@@ -12,7 +12,7 @@ from qheart.retrieval.factory import IndexConfig
 from qheart.retrieval.index import build_index
 from qheart.retrieval.search import Retriever
 
-from .fakes import clustered_codes, fake_embed, write_store
+from .fakes import clustered_codes, dominant_direction_codes, fake_embed, write_store
 
 
 @pytest.fixture
@@ -86,3 +86,25 @@ def test_approximate_index_also_excludes_own_record(clustered_store, tmp_path: P
     ids = clustered_store.ids.tolist()
     hits = retriever.search(own_embeddings(clustered_store), k=3, exclude_ecg_ids=ids)
     assert all(len(f) == 3 and i not in [h.ecg_id for h in f] for i, f in zip(ids, hits, strict=True))
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_whitening_finds_cluster_mates_that_plain_cosine_misses(tmp_path: Path, kind: str) -> None:
+    # A shared direction plus a large nuisance coordinate: plain cosine ranks by the nuisance.
+    codes, labels = dominant_direction_codes(12, 8)
+    store = write_store(tmp_path / "s", codes)
+    queries = own_embeddings(store)
+    ids = store.ids.tolist()
+
+    def top1_cluster_rate(whiten: bool) -> float:
+        config = IndexConfig(index_type=kind, whiten=whiten, nlist=4, nprobe=4)
+        retriever = Retriever.load(build_index([store], fake_embed, tmp_path / f"{kind}{whiten}",
+                                               config=config, progress=False))
+        assert retriever.whitened == whiten
+        hits = retriever.search(queries, k=1, exclude_ecg_ids=ids)
+        return float(np.mean([labels[h[0].ecg_id - 1000] == label
+                              for h, label in zip(hits, labels, strict=True)]))
+
+    plain, whitened = top1_cluster_rate(False), top1_cluster_rate(True)
+    assert whitened >= 0.95
+    assert plain <= 0.5

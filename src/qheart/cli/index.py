@@ -69,6 +69,9 @@ def build(
     batch_size: Annotated[int, typer.Option(help="ECGs per encoder forward pass.")] = 64,
     chunk_size: Annotated[int, typer.Option(help="ECGs per resumable embedding chunk.")] = 4096,
     nprobe: Annotated[int | None, typer.Option(help="IVF lists searched per query.")] = None,
+    whiten: Annotated[bool, typer.Option(
+        help="PCA-whiten embeddings and queries inside the index, fitted on this corpus "
+             "(removes a direction all embeddings share; off: plain cosine).")] = True,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing index at --out.")] = False,
     restart: Annotated[bool, typer.Option(
         help="Discard embeddings left by an interrupted build instead of resuming.")] = False,
@@ -82,7 +85,7 @@ def build(
     from qheart.retrieval.index import build_index, encoder_fingerprint
     from qheart.retrieval.search import Retriever
 
-    config = IndexConfig(index_type=index_type)
+    config = IndexConfig(index_type=index_type, whiten=whiten)
     if nprobe is not None:
         config = replace(config, nprobe=nprobe)
     encoder_dir = _encoder_dir(encoder)
@@ -90,7 +93,8 @@ def build(
                 encoder=encoder_fingerprint(encoder_dir), splits=split, chunk_size=chunk_size,
                 batch_size=batch_size, overwrite=overwrite, restart=restart)
     info = Retriever.load(out).describe()
-    rprint(f"[bold]indexed {info['n']} ECGs[/bold] ({info['dim']}-d, {info['factory']}) in {out}")
+    rprint(f"[bold]indexed {info['n']} ECGs[/bold] ({info['dim']}-d, "
+           f"{'whitened, ' if info['whiten'] else ''}{info['factory']}) in {out}")
 
 
 @app.command()

@@ -3,13 +3,16 @@
 Layout of an index folder (written by `build_index`, read by `qheart.retrieval.search.Retriever`):
 
     manifest.json     written last: a folder without it never loads
-    index.faiss       FAISS index over unit-norm embeddings (inner product = cosine)
+    index.faiss       FAISS index over unit-norm embeddings (inner product = cosine), by default
+                      behind a PCA-whitening + L2norm pre-transform fitted on this corpus
+                      (qheart.retrieval.factory); queries pass through it inside FAISS
     reports.sqlite    one row per FAISS row: ecg_id, patient_id, report, findings, source
 
 The build is resumable and atomic. Embeddings go chunk by chunk into a work folder beside the
 output (`.<name>.build/emb-000000.npy`, each file moved into place with `os.replace`, so a chunk
 file is whole or absent); a re-run with the same corpus and encoder embeds only the missing
-chunks. The FAISS index and report database are then written into a temporary folder that
+chunks. The chunk files hold the unwhitened embeddings, so a resumed build may change the
+index configuration (kind, whitening) freely. The FAISS index and report database are then written into a temporary folder that
 becomes the output by one `os.replace`, manifest last. A build killed at any instant therefore
 leaves either no output folder or the previous complete one.
 """
@@ -34,7 +37,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from qheart.data.store import SignalStore
-from qheart.retrieval.factory import IndexConfig, IndexPlan, create_index, plan_index
+from qheart.retrieval.factory import (
+    IndexConfig,
+    IndexPlan,
+    create_index,
+    plan_index,
+    train_index,
+)
 from qheart.retrieval.reports import ReportStore, write_reports
 
 Embedder = Callable[[np.ndarray], np.ndarray]
@@ -209,12 +218,16 @@ def _training_sample(chunks: list[np.ndarray], size: int, seed: int = 0) -> np.n
 
 def assemble_index(work: Path, n_chunks: int, plan: IndexPlan, config: IndexConfig,
                    progress: bool = True) -> faiss.Index:
-    """Train (if the plan needs it) and fill the FAISS index from the chunk files."""
+    """Fit the whitening and train the index (where the plan needs it), then fill it from the
+    chunk files."""
     chunks = _chunks(work, n_chunks)
     dim = chunks[0].shape[1]
     index = create_index(plan, dim, config)
     if plan.train_size:
-        index.train(_training_sample(chunks, plan.train_size))  # (train_size, d)
+        try:
+            train_index(index, plan, config, _training_sample(chunks, plan.train_size))
+        except ValueError as error:  # e.g. embeddings without variance to whiten
+            raise IndexBuildError(f"{work}: cannot train the index: {error}") from error
     for emb in tqdm(chunks, desc="index", unit="chunk", disable=not progress):
         index.add(np.ascontiguousarray(emb, dtype=np.float32))  # (n_chunk, d)
     return index
@@ -301,7 +314,8 @@ def build_index(
     manifest = {
         "format": INDEX_FORMAT, "version": INDEX_VERSION, "qheart_version": _version(),
         "build_id": uuid.uuid4().hex, "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "n": int(index.ntotal), "dim": dim, "metric": "inner_product (cosine on unit vectors)",
+        "n": int(index.ntotal), "dim": dim, "metric": "inner_product (cosine on unit vectors"
+        + (", PCA-whitened then L2-normalised)" if plan.whiten else ")"),
         "plan": plan.to_dict(), "config": asdict(config), "encoder": encoder,
         "sources": [str(s.root) for s in stores], "splits": list(splits) if splits else None,
         "files": {"index": INDEX_FILE, "reports": REPORTS_FILE},

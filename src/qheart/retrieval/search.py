@@ -19,7 +19,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from qheart.retrieval.factory import apply_search_params
+from qheart.retrieval.factory import apply_search_params, whitening
 from qheart.retrieval.index import INDEX_FORMAT, INDEX_VERSION, MANIFEST
 from qheart.retrieval.reports import ReportStore
 
@@ -34,7 +34,8 @@ class IndexLoadError(RuntimeError):
 
 @dataclass(frozen=True)
 class Hit:
-    """One retrieved ECG: its FAISS row, ids, report and cosine similarity to the query."""
+    """One retrieved ECG: its FAISS row, ids, report and cosine similarity to the query (of
+    the whitened vectors when the index whitens)."""
 
     row: int
     ecg_id: int
@@ -110,6 +111,8 @@ class Retriever:
             raise ValueError(f"query embeddings have {queries.shape[1]} dims, index has {self.dim}")
         if k < 1:
             raise ValueError(f"k must be ≥ 1, got {k}")
+        # Unit norm first, as the corpus vectors were before the index's own whitening saw
+        # them; a whitened index then transforms the queries inside `search`.
         faiss.normalize_L2(queries)
         n_q, n = len(queries), len(self)
         ex_ecg = _ids_per_query(exclude_ecg_ids, n_q, "exclude_ecg_ids")
@@ -156,6 +159,13 @@ class Retriever:
 
     def describe(self) -> dict[str, Any]:
         """A short summary for CLI output."""
-        return {"root": str(self.root), "n": len(self), "dim": self.dim,
-                "kind": self.manifest["plan"]["kind"], "factory": self.manifest["plan"]["factory"],
+        plan = self.manifest["plan"]
+        return {"root": str(self.root), "n": len(self), "dim": self.dim, "kind": plan["kind"],
+                "factory": plan["factory"], "whiten": self.whitened,
                 "search_params": self.search_params}
+
+    @property
+    def whitened(self) -> bool:
+        """Whether the index whitens vectors and queries (False for indexes built before
+        whitening existed, or with whiten=False)."""
+        return whitening(self.index) is not None
