@@ -41,10 +41,10 @@ from qheart.training.pretrain_data import (
     ReportEncoder,
     batch_indices,
     cached_report_embeddings,
-    random_crop,
     random_lead_mask,
     random_step_mask,
     step_generator,
+    training_signals,
 )
 from qheart.training.schedule import parameter_groups, warmup_cosine
 
@@ -169,7 +169,7 @@ def train_step(model: nn.Module, local: PretrainModel, optimizer: torch.optim.Op
     generator = step_generator(config.seed, step)
     indices = batch_indices(len(data), config.batch_size, step, config.seed)
     indices = indices[accelerator.process_index :: accelerator.num_processes][:per_process]
-    signals = random_crop(data.signals(indices), config.crop_samples, generator)  # (B, 12, n)
+    signals = training_signals(data, indices, config, step, generator)  # (B, 12, n)
     x = torch.as_tensor(signals, device=accelerator.device)
     n_steps = config.encoder.steps_for(x.shape[-1])
     lead_mask = random_lead_mask(len(x), x.shape[1], config.lead_mask_prob, generator)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from qheart.data.augment import augment_batch, augment_rng
 from qheart.data.store import SignalStore
 from qheart.models.text_encoder import TextEncoder
 from qheart.training.pretrain_config import PretrainConfig
@@ -130,6 +131,14 @@ def random_crop(signals: np.ndarray, length: int | None, generator: torch.Genera
         return signals
     offsets = torch.randint(signals.shape[-1] - length + 1, (len(signals),), generator=generator)
     return np.stack([s[:, o : o + length] for s, o in zip(signals, offsets.tolist(), strict=True)])
+
+
+def training_signals(data: PretrainData, indices: np.ndarray, config: PretrainConfig, step: int,
+                     generator: torch.Generator) -> np.ndarray:
+    """(B, 12, n) what one step trains on: the ECGs, randomly cropped, then augmented with the
+    config's recording augmentations (seeded by (seed, step): a resumed run replays them)."""
+    signals = random_crop(data.signals(indices), config.crop_samples, generator)
+    return augment_batch(signals, config.augment, augment_rng(config.seed, step))
 
 
 # ----------------------------------------------------------------------------- report cache

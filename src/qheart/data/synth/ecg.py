@@ -23,8 +23,9 @@ from qheart.data.synth.morphology import (
 )
 from qheart.data.synth.noise import add_noise
 from qheart.data.synth.ranges import ABOVE, NORMAL_RANGES
+from qheart.data.synth.realism import Realism, get_realism
 from qheart.data.synth.rhythm import LEAD_IN_MS, PAC, PVC, Rhythm, make_rhythm
-from qheart.data.synth.vcg import LEAD_MATRIX, Wave, frontal_direction, render_waves, unit
+from qheart.data.synth.vcg import Wave, frontal_direction, render_waves, unit
 
 DT_MS = 1000.0 / SAMPLE_RATE_HZ
 PRE_MS = 400.0
@@ -105,25 +106,33 @@ def _simplified(plan: F.Plan) -> F.Plan:
     return replace(plan, st_change=None, t_inversion=False, voltage="normal", axis=F.AXIS_NORMAL)
 
 
-def realise(plan: F.Plan, rng: np.random.Generator) -> tuple[F.Plan, Rhythm, Intervals, BeatModel, BeatLabels]:
+def realise(
+    plan: F.Plan, rng: np.random.Generator, realism: Realism | str | None = None
+) -> tuple[F.Plan, Rhythm, Intervals, BeatModel, BeatLabels]:
     """Draw rhythm, intervals and waves until the measured beat carries the plan unambiguously.
 
     About 5 % of plans combine findings no draw realises cleanly (e.g. voltage criteria with an
     extreme axis); they lose their optional findings after 30 tries. Labels always describe the
     ECG actually drawn.
     """
+    realism = get_realism(realism)
+    if realism.infarct_variants and plan.mi_stage == "old" and not plan.t_inversion:
+        # T inversion often persists in the territory of an old infarct (v2 only: no draw in v1)
+        plan = replace(plan, t_inversion=bool(rng.random() < 0.4))
     for attempt in range(3 * MAX_ATTEMPTS):
         if attempt == MAX_ATTEMPTS:
             plan = _simplified(plan)
         if attempt == 2 * MAX_ATTEMPTS:
             plan = F.Plan(rhythm=plan.rhythm, noise=plan.noise)
-        rhythm = make_rhythm(plan, rng)
+        rhythm = make_rhythm(plan, rng, hrv=realism.hrv)
         if rhythm is None:
             continue
-        iv = sample_intervals(plan, float(rhythm.rr_ms().mean()), rng)
+        # v2: real PR segments rarely last under ~36 ms (v1 allowed 16)
+        iv = sample_intervals(plan, float(rhythm.rr_ms().mean()), rng,
+                              36.0 if realism.waves else 16.0)
         if iv is None:
             continue
-        model = build_beat(plan, iv, rng)
+        model = build_beat(plan, iv, rng, realism)
         if model is None:
             continue
         labels = label_beat(plan, measure_beat(model))
@@ -199,11 +208,14 @@ class Simulated:
     model: BeatModel
 
 
-def simulate_plan(plan: F.Plan, rng: np.random.Generator) -> Simulated:
-    """Realise a given plan (tests force plans through here)."""
-    plan, rhythm, iv, model, labels = realise(plan, rng)
-    clean = LEAD_MATRIX @ render_vcg(model, rhythm, plan, rng)  # (12, 5000)
-    noisy = add_noise(clean, plan.noise, rng)
+def simulate_plan(plan: F.Plan, rng: np.random.Generator,
+                  realism: Realism | str | None = None) -> Simulated:
+    """Realise a given plan (tests force plans through here); realism: a `REALISM` preset name
+    (None: the default, "v2") or settings."""
+    realism = get_realism(realism)
+    plan, rhythm, iv, model, labels = realise(plan, rng, realism)
+    clean = model.lead_matrix @ render_vcg(model, rhythm, plan, rng)  # (12, 5000)
+    noisy = add_noise(clean, plan.noise, rng, background=realism.noise)
     inside = (rhythm.onsets_ms >= 0) & (rhythm.onsets_ms < N_SAMPLES * DT_MS)
     kinds = np.array(rhythm.kinds)[inside]
     n_premature = int(np.isin(kinds, [PVC, PAC]).sum())
@@ -212,6 +224,6 @@ def simulate_plan(plan: F.Plan, rng: np.random.Generator) -> Simulated:
     return Simulated(noisy.astype(np.float32), clean.astype(np.float32), truth, rhythm, model)
 
 
-def simulate(rng: np.random.Generator) -> Simulated:
+def simulate(rng: np.random.Generator, realism: Realism | str | None = None) -> Simulated:
     """A random subject: findings drawn with their prevalences, then realised."""
-    return simulate_plan(F.sample_plan(rng, F.NoiseLeadSampler(LEADS)), rng)
+    return simulate_plan(F.sample_plan(rng, F.NoiseLeadSampler(LEADS)), rng, realism)

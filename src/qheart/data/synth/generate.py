@@ -33,6 +33,7 @@ from qheart.data.synth import findings as F
 from qheart.data.synth.ecg import Truth, simulate
 from qheart.data.synth.priors import prior_baseline
 from qheart.data.synth.questions import TEMPLATES, AnswerBalance, Facts, Offers, Question, ask
+from qheart.data.synth.realism import DEFAULT_REALISM, get_realism
 from qheart.data.synth.reports import report_text
 
 QA_STREAM, CORPUS_STREAM, QUESTION_STREAM, SPLIT_STREAM = 0, 1, 2, 3
@@ -53,8 +54,11 @@ class SynthConfig:
     questions_per_ecg: int = 10
     """ECG-QA (PTB-XL) has about 10 single-ECG questions per ECG."""
     chunk_size: int = 250
+    realism: str = DEFAULT_REALISM
+    """Generator settings (`realism.REALISM`): "v2" (default) or "v1", the first generator."""
 
     def __post_init__(self) -> None:
+        get_realism(self.realism)  # unknown names fail here
         if self.n_ecgs < 3:
             raise ValueError(f"n_ecgs must be at least 3 (one per split), got {self.n_ecgs}")
         if self.corpus_ecgs < 0 or self.questions_per_ecg < 1 or self.chunk_size < 1:
@@ -93,22 +97,24 @@ def truth_row(ecg_id: int, truth: Truth, split: str) -> dict:
     }
 
 
-def _chunk(args: tuple[int, int, list[int], list[str], int]) -> tuple[int, np.ndarray, list[dict]]:
+def _chunk(args: tuple[int, int, list[int], list[str], int, str]) -> tuple[int, np.ndarray, list[dict]]:
     """Simulate one chunk: (chunk, float32 signals (n, 12, 5000), metadata rows)."""
-    seed, stream, indices, splits, id_offset = args[0], args[1], args[2], args[3], args[4]
+    seed, stream, indices, splits, id_offset, realism = args
     signals = np.empty((len(indices), len(LEADS), 5000), dtype=np.float32)  # (n, 12, 5000)
     rows = []
     for k, (index, split) in enumerate(zip(indices, splits, strict=True)):
-        sim = simulate(np.random.default_rng([seed, stream, index]))
+        sim = simulate(np.random.default_rng([seed, stream, index]), realism)
         signals[k] = sim.signal
         rows.append(truth_row(id_offset + index, sim.truth, split))
     return indices[0], signals, rows
 
 
-def _jobs(seed: int, stream: int, splits: list[str], chunk_size: int, id_offset: int):
+def _jobs(seed: int, stream: int, splits: list[str], chunk_size: int, id_offset: int,
+          realism: str = DEFAULT_REALISM):
     for chunk, start in enumerate(range(0, len(splits), chunk_size)):
         idx = list(range(start, min(start + chunk_size, len(splits))))
-        yield chunk, (seed, stream, [i + 1 for i in idx], [splits[i] for i in idx], id_offset)
+        yield chunk, (seed, stream, [i + 1 for i in idx], [splits[i] for i in idx], id_offset,
+                      realism)
 
 
 def _write_store(
@@ -117,7 +123,7 @@ def _write_store(
 ) -> list[dict]:
     """Simulate all ECGs of one store chunk by chunk (in parallel) and write them; return rows."""
     writer = StoreWriter(root, source=source)
-    jobs = list(_jobs(seed, stream, splits, config.chunk_size, id_offset))
+    jobs = list(_jobs(seed, stream, splits, config.chunk_size, id_offset, config.realism))
     rows: list[dict] = []
     results: Iterator
     if workers > 1:
@@ -135,7 +141,7 @@ def _write_store(
     finally:
         if pool is not None:
             pool.shutdown()
-    writer.finalize({"synthetic": {"seed": seed, "stream": stream}})
+    writer.finalize({"synthetic": {"seed": seed, "stream": stream, "realism": config.realism}})
     return rows
 
 
@@ -280,13 +286,14 @@ def generate_benchmark(
     workers: int = 1,
     questions_per_ecg: int = 10,
     chunk_size: int = 250,
+    realism: str = DEFAULT_REALISM,
     progress=None,
 ) -> dict:
     """Write the synthetic benchmark under `out`; returns the summary also saved as synth.json.
 
     `progress(n)` (optional) is called after every chunk with the number of ECGs just written.
     """
-    config = SynthConfig(n_ecgs, seed, corpus_ecgs, questions_per_ecg, chunk_size)
+    config = SynthConfig(n_ecgs, seed, corpus_ecgs, questions_per_ecg, chunk_size, realism)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _clear_previous(out)
@@ -303,7 +310,7 @@ def generate_benchmark(
     summary = {
         "config": {
             "n_ecgs": n_ecgs, "seed": seed, "corpus_ecgs": corpus_ecgs,
-            "questions_per_ecg": questions_per_ecg,
+            "questions_per_ecg": questions_per_ecg, "realism": realism,
         },
         "paths": {"store": "store", "ecgqa": f"ecgqa/{DATASET_NAME}",
                   **({"corpus": "corpus"} if corpus_ecgs else {})},

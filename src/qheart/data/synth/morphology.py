@@ -16,6 +16,7 @@ import numpy as np
 from qheart.data.leads import LEADS
 from qheart.data.synth import findings as F
 from qheart.data.synth.ranges import ABOVE, BELOW, NORMAL_RANGES, qtc_bazett
+from qheart.data.synth.realism import REALISM, Realism, subject_lead_matrix
 from qheart.data.synth.vcg import (
     LEAD_INDEX,
     LEAD_MATRIX,
@@ -25,7 +26,6 @@ from qheart.data.synth.vcg import (
     plateau,
     render_waves,
     territory_direction,
-    to_leads,
     unit,
 )
 
@@ -78,6 +78,8 @@ class BeatModel:
     qt_ms: float
     pvc: list[Wave] = field(default_factory=list)
     pac_p: Wave | None = None
+    lead_matrix: np.ndarray = field(default_factory=lambda: LEAD_MATRIX)
+    """(12, 3) this subject's heart-vector → lead projection (orientation, electrodes, gain)."""
 
     def conducted_waves(self) -> list[Wave]:
         return [*self.qrs, self.t_wave]
@@ -94,8 +96,10 @@ def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(rng.uniform(low, high))
 
 
-def sample_intervals(plan: F.Plan, rr_ms: float, rng: np.random.Generator) -> Intervals | None:
-    """Durations for the plan's classes, each a safe margin away from its range's thresholds."""
+def sample_intervals(plan: F.Plan, rr_ms: float, rng: np.random.Generator,
+                     min_pr_segment_ms: float = 16.0) -> Intervals | None:
+    """Durations for the plan's classes, each a safe margin away from its range's thresholds;
+    the PR segment (P end to QRS onset) lasts at least `min_pr_segment_ms`."""
     if plan.conduction == F.LBBB:
         qrs = _uniform(rng, 130, 165)
     elif plan.conduction == F.RBBB:
@@ -109,7 +113,7 @@ def sample_intervals(plan: F.Plan, rr_ms: float, rng: np.random.Generator) -> In
         p = {BELOW: (60, 72), ABOVE: (128, 145)}.get(plan.p_class, (88, 112))
         pr = {BELOW: (96, 108), ABOVE: (215, 320)}.get(plan.pr_class, (132, 188))
         p, pr = _uniform(rng, *p), _uniform(rng, *pr)
-        if pr < p + 16:  # the PR segment needs room between the end of P and the QRS
+        if pr < p + min_pr_segment_ms:  # room between the end of P and the QRS
             return None
     qtc = {ABOVE: (465, 520), BELOW: (318, 338)}.get(plan.qt_class, (372, 438))
     qt = _uniform(rng, *qtc) * (rr_ms / 1000.0) ** 0.5
@@ -129,11 +133,15 @@ _AXIS_ANGLES = {
 }
 
 
-def _qrs_waves(plan: F.Plan, qrs: float, rng: np.random.Generator) -> list[Wave]:
+def _qrs_waves(plan: F.Plan, qrs: float, rng: np.random.Generator,
+               realism: Realism = REALISM["v1"]) -> list[Wave]:
     """QRS waves: septal (initial), main (left ventricle) and terminal (basal) activation."""
-    theta = _uniform(rng, *_AXIS_ANGLES[plan.axis])
+    if realism.waves and plan.axis == F.AXIS_NORMAL and rng.random() < 0.7:
+        theta = _uniform(rng, 30.0, 72.0)  # real normal axes cluster around +50°
+    else:
+        theta = _uniform(rng, *_AXIS_ANGLES[plan.axis])
     gain = {"lvh": _uniform(rng, 1.7, 2.2), "low": _uniform(rng, 0.22, 0.32)}.get(plan.voltage, 1.0)
-    amp = _uniform(rng, 1.2, 1.9) * gain
+    amp = _uniform(rng, *((1.35, 2.1) if realism.waves else (1.2, 1.9))) * gain
     if plan.conduction == F.LBBB:
         # Septum activated right → left: no septal q in I/V6; slow, notched leftward-posterior R.
         main = frontal_direction(min(max(theta, -60.0), 40.0), z=_uniform(rng, 0.8, 1.2))
@@ -147,6 +155,8 @@ def _qrs_waves(plan: F.Plan, qrs: float, rng: np.random.Generator) -> list[Wave]
         # LV hypertrophy enlarges the leftward-posterior forces: deep S in V1, tall R in V5/V6/aVL.
         theta = min(max(theta, -40.0), 40.0)
         main = frontal_direction(theta, z=_uniform(rng, 0.7, 1.0))
+    elif realism.waves:  # less posterior: the precordial transition at V2-V3, as in real ECGs
+        main = frontal_direction(theta, z=_uniform(rng, 0.05, 0.45))
     else:
         main = frontal_direction(theta, z=_uniform(rng, 0.3, 0.7))
     # Initial (septal/fascicular) forces run anteriorly and roughly opposite the main frontal
@@ -155,7 +165,10 @@ def _qrs_waves(plan: F.Plan, qrs: float, rng: np.random.Generator) -> list[Wave]
     deviated = plan.axis != F.AXIS_NORMAL
     size = _uniform(rng, 0.2, 0.3) if deviated else _uniform(rng, 0.15, 0.22)
     septal = size * amp * unit([-0.6 * np.cos(a), -0.6 * np.sin(a), -0.8])
-    terminal = _uniform(rng, 0.15, 0.3) * amp * unit([-0.3, -0.7, 0.6])
+    if realism.waves:  # basal forces mostly posterior: a small S in II, s in V5-V6
+        terminal = _uniform(rng, 0.1, 0.22) * amp * unit([-0.4, -0.35, 0.85])
+    else:
+        terminal = _uniform(rng, 0.15, 0.3) * amp * unit([-0.3, -0.7, 0.6])
     if plan.conduction == F.RBBB:
         # Normal left-sided activation in ~80 ms, then slow rightward-anterior RV activation: R' in
         # V1, broad S in I and V6.
@@ -175,7 +188,7 @@ def _qrs_waves(plan: F.Plan, qrs: float, rng: np.random.Generator) -> list[Wave]
 
 
 def _infarct(
-    waves: list[Wave], facing: np.ndarray, depth: float, qrs: float
+    waves: list[Wave], facing: np.ndarray, depth: float, qrs: float, shrink: float = 0.9
 ) -> list[Wave]:
     """Necrosis: early forces point away from the territory (Q waves there), R forces shrink."""
     amp = float(np.linalg.norm(waves[1].vector))
@@ -188,14 +201,18 @@ def _infarct(
         out.append(Wave(waves[0].center_ms, waves[0].sigma_rise_ms, kept))
     for wave in waves[1:]:
         along = float(wave.vector @ facing)
-        vector = wave.vector - 0.9 * max(along, 0.0) * facing
+        vector = wave.vector - shrink * max(along, 0.0) * facing
         out.append(Wave(wave.center_ms, wave.sigma_rise_ms, vector, wave.sigma_fall_ms))
     return out
 
 
-def _t_shape(qt: float, qrs: float, rng: np.random.Generator) -> tuple[float, float] | None:
-    """(centre, fall σ) of an asymmetric T ending exactly at QT, starting > 50 ms after J."""
-    fall = min(_uniform(rng, 30, 42), (qt - qrs - 52.0) / 6.5)
+def _t_shape(qt: float, qrs: float, rng: np.random.Generator,
+             rise: float = 1.6) -> tuple[float, float] | None:
+    """(centre, fall σ) of an asymmetric T (rise σ = rise · fall σ) ending exactly at QT and
+    starting > 50 ms after J (> 42 ms for the longer, upsloping v2 T), so ST at J+40 is the
+    plateau's alone."""
+    gap = 52.0 if rise == 1.6 else 42.0
+    fall = min(_uniform(rng, 30, 42), (qt - qrs - gap) / (2.5 * (1.0 + rise)))
     if fall < 14.0:
         return None
     return qt - 2.5 * fall, fall
@@ -224,10 +241,11 @@ def _covers(leads: tuple[str, ...] | None, mask: np.ndarray) -> bool:
     return 2 * hits >= len(leads)
 
 
-def _q_ok(waves: list[Wave], qrs_ms: float, territory: tuple[str, ...]) -> bool:
+def _q_ok(waves: list[Wave], qrs_ms: float, territory: tuple[str, ...],
+          lead_matrix: np.ndarray = LEAD_MATRIX) -> bool:
     """Every lead clearly with or without a pathological Q, and most territory leads with one."""
     t = np.arange(0.0, qrs_ms + 1.0)
-    q_ms, q_mv = _q_waves(to_leads(render_waves(t, waves)), 1.0)
+    q_ms, q_mv = _q_waves(lead_matrix @ render_waves(t, waves), 1.0)
     q_yes = (q_ms >= Q_YES_MS) & (q_mv >= Q_YES_MV) & _ELIGIBLE_T
     q_no = (q_ms < Q_NO_MS) | (q_mv < Q_NO_MV) | ~_ELIGIBLE_T
     return bool(np.all(q_yes | q_no)) and _covers(territory, q_yes)
@@ -261,7 +279,7 @@ def _t_ok(want_inverted: bool | None, territory: tuple[str, ...] | None):
 
 def _st_vector(
     plan: F.Plan, facing: np.ndarray | None, territory: tuple[str, ...] | None,
-    rng: np.random.Generator,
+    rng: np.random.Generator, lead_matrix: np.ndarray = LEAD_MATRIX,
 ) -> np.ndarray | None:
     """The ST plateau vector: injury current toward an acute infarct, or a non-specific shift."""
     if facing is not None and plan.mi_stage == "early":
@@ -281,37 +299,54 @@ def _st_vector(
         else:
             group = F.MI_TERRITORY_LEADS[str(rng.choice(list(F.MI_TERRITORY_LEADS)))]
             toward = unit(territory_direction(group) + rng.normal(0, spread, 3))
-        scale = _fit_scale(sign * LEAD_MATRIX @ toward, np.zeros(12), lo, hi,
+        scale = _fit_scale(sign * lead_matrix @ toward, np.zeros(12), lo, hi,
                            _st_ok(want, territory), rng)  # fmt: skip
         if scale is not None:
             return sign * scale * toward
     return None
 
 
-def build_beat(plan: F.Plan, iv: Intervals, rng: np.random.Generator) -> BeatModel | None:
+def _notch(qrs_waves: list[Wave], qrs: float, rng: np.random.Generator) -> list[Wave]:
+    """A small extra wave inside the QRS: a notch or fragmentation, as many real QRS carry."""
+    amp = float(np.linalg.norm(qrs_waves[1].vector))
+    sigma = _uniform(rng, 0.03, 0.05) * qrs
+    center = _uniform(rng, 0.35, 1.0 - 2.6 * sigma / qrs) * qrs
+    return [*qrs_waves, Wave(center, sigma, _uniform(rng, 0.06, 0.18) * amp * unit(rng.normal(0, 1, 3)))]
+
+
+def build_beat(plan: F.Plan, iv: Intervals, rng: np.random.Generator,
+               realism: Realism = REALISM["v1"]) -> BeatModel | None:
     """All waves of the subject's beats; None if this draw cannot carry the plan cleanly."""
-    qrs_waves = _qrs_waves(plan, iv.qrs_ms, rng)
+    lm = subject_lead_matrix(realism, rng)
+    qrs_waves = _qrs_waves(plan, iv.qrs_ms, rng, realism)
+    if realism.notch_prob and rng.random() < realism.notch_prob:
+        qrs_waves = _notch(qrs_waves, iv.qrs_ms, rng)
     facing = territory = None
     if plan.mi_territory:
         territory = F.MI_TERRITORY_LEADS[plan.mi_territory]
         facing = unit(territory_direction(territory) + rng.normal(0, 0.12, 3))
         if plan.mi_stage in ("middle", "old"):
-            depth = _fit_scale(np.ones(1), np.zeros(1), 0.25, 0.8,
-                               lambda d: _q_ok(_infarct(qrs_waves, facing, float(d[0]), iv.qrs_ms),
-                                               iv.qrs_ms, territory), rng)  # fmt: skip
+            # v2: from a small q with poor R progression (R kept) to a deep QS (R lost)
+            low, high, shrink = (0.2, 0.6, _uniform(rng, 0.5, 1.0)) if realism.infarct_variants \
+                else (0.25, 0.8, 0.9)
+            depth = _fit_scale(np.ones(1), np.zeros(1), low, high,
+                               lambda d: _q_ok(_infarct(qrs_waves, facing, float(d[0]), iv.qrs_ms,
+                                                        shrink), iv.qrs_ms, territory, lm),
+                               rng)  # fmt: skip
             if depth is None:
                 return None
-            qrs_waves = _infarct(qrs_waves, facing, depth, iv.qrs_ms)
-    shape = _t_shape(iv.qt_ms, iv.qrs_ms, rng)
+            qrs_waves = _infarct(qrs_waves, facing, depth, iv.qrs_ms, shrink)
+    rise = _uniform(rng, 2.0, 2.6) if realism.waves else 1.6
+    shape = _t_shape(iv.qt_ms, iv.qrs_ms, rng, rise)
     if shape is None:
         return None
     t_center, t_fall = shape
     # ST: a plateau vector from J to T; its size is fitted so each lead is clearly in or out.
-    st = _st_vector(plan, facing, territory, rng)
+    st = _st_vector(plan, facing, territory, rng, lm)
     if st is None:
         return None
     # T: at its peak the lead value is the T vector plus half the ST plateau (its down-ramp).
-    st_at_t = LEAD_MATRIX @ (st * float(plateau(np.array([t_center]), iv.qrs_ms, t_center, 16.0)[0]))
+    st_at_t = lm @ (st * float(plateau(np.array([t_center]), iv.qrs_ms, t_center, 16.0)[0]))
     t_scale = 0.6 if plan.voltage == "low" else 1.0
     normal_t = frontal_direction(_uniform(rng, 10, 45), z=_uniform(rng, -0.8, -0.45))
     bbb = plan.conduction in (F.LBBB, F.RBBB)
@@ -331,19 +366,23 @@ def build_beat(plan: F.Plan, iv: Intervals, rng: np.random.Generator) -> BeatMod
         if facing is not None and plan.mi_stage == "early":
             base = _uniform(rng, 0.15, 0.3) * facing  # hyperacute T, reciprocal inversion allowed
             want = None
-        lo, hi = 0.2 * t_scale, 0.45 * t_scale
+        lo, hi = (0.45, 0.95) if realism.waves else (0.2, 0.45)
+        lo, hi = lo * t_scale, hi * t_scale
     t_ok = _t_ok(want, territory if plan.mi_stage == "middle" else None)
-    scale = _fit_scale(LEAD_MATRIX @ vary, LEAD_MATRIX @ base + st_at_t, lo, hi, t_ok, rng)
+    scale = _fit_scale(lm @ vary, lm @ base + st_at_t, lo, hi, t_ok, rng)
+    if scale is None and realism.waves and lo > 0.2 * t_scale and not bbb:
+        # a lead nearly perpendicular to a tall T would sit on the inversion threshold: smaller T
+        scale = _fit_scale(lm @ vary, lm @ base + st_at_t, 0.2 * t_scale, lo, t_ok, rng)
     if scale is None:
         return None
-    t_wave = Wave(t_center, 1.6 * t_fall, base + scale * vary, t_fall)
+    t_wave = Wave(t_center, rise * t_fall, base + scale * vary, t_fall)
     p_wave = None
     if iv.p_ms is not None and iv.pr_ms is not None:
         sigma = iv.p_ms / 5.0
         p_amp = _uniform(rng, 0.10, 0.18) * (0.7 if plan.voltage == "low" else 1.0)
         p_vec = p_amp * frontal_direction(_uniform(rng, 35, 70), z=_uniform(rng, -0.3, 0.1))
         p_wave = Wave(-iv.pr_ms + 2.5 * sigma, sigma, p_vec)
-    model = BeatModel(qrs_waves, t_wave, p_wave, st, iv.qrs_ms, iv.qt_ms)
+    model = BeatModel(qrs_waves, t_wave, p_wave, st, iv.qrs_ms, iv.qt_ms, lead_matrix=lm)
     if plan.ectopy == "pvc":
         model.pvc = _pvc_waves(iv.qt_ms, rng)
     if plan.ectopy == "pac" and p_wave is not None:
@@ -396,7 +435,7 @@ def beat_leads(model: BeatModel, t_ms: np.ndarray, *, with_p: bool = True) -> np
     waves = model.conducted_waves()
     if with_p and model.p_wave is not None:
         waves = [model.p_wave, *waves]
-    return to_leads(render_waves(t_ms, waves) + model.st_course(t_ms))
+    return model.lead_matrix @ (render_waves(t_ms, waves) + model.st_course(t_ms))
 
 
 def _q_waves(qrs_leads: np.ndarray, dt_ms: float) -> tuple[np.ndarray, np.ndarray]:

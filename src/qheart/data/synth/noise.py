@@ -9,12 +9,18 @@
 
 Every lead also gets a small white noise floor (σ 5-10 µV), so no lead is unrealistically clean.
 Noise is drawn lead by lead, so it sits exactly in the leads the labels name.
+
+With `background` (the v2 generator) the floor is the real one instead (σ 1.5-4 µV: PTB-XL's
+> 40 Hz noise is 2-3.5 µV RMS), and every lead also wanders a little, as every real recording
+does: a breathing component shared by all leads plus each electrode's own slow drift, kept to a
+peak-to-peak of at most 0.12 mV (below 0.7 Hz) so it never reaches what "baseline drift" labels
+(0.4-1.2 mV).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import lfilter
+from scipy.signal import butter, lfilter, sosfiltfilt
 
 from qheart.data.leads import LEADS, N_SAMPLES, SAMPLE_RATE_HZ
 from qheart.data.synth import findings as F
@@ -66,11 +72,27 @@ def electrode_gain(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return gain, add
 
 
+def background_wander(rng: np.random.Generator, n_leads: int) -> np.ndarray:
+    """(n_leads, 5000) unlabelled wander: shared breathing + per-lead drift, ptp ≤ 0.12 mV."""
+    breath = np.sin(2 * np.pi * rng.uniform(0.15, 0.35) * _T_S + rng.uniform(0, 2 * np.pi))
+    weights = rng.normal(0.0, 1.0, (n_leads, 1))
+    sos = butter(2, 0.5, fs=SAMPLE_RATE_HZ, output="sos")
+    drift = sosfiltfilt(sos, rng.normal(0.0, 1.0, (n_leads, N_SAMPLES)), axis=-1)
+    drift /= drift.std(axis=-1, keepdims=True) + 1e-12
+    wander = weights * breath + rng.uniform(0.5, 1.5) * drift
+    target = rng.uniform(0.02, 0.12, (n_leads, 1))  # peak-to-peak per lead, mV
+    return wander * target / (np.ptp(wander, axis=-1, keepdims=True) + 1e-12)
+
+
 def add_noise(
-    clean: np.ndarray, noise: dict[str, tuple[str, ...]], rng: np.random.Generator
+    clean: np.ndarray, noise: dict[str, tuple[str, ...]], rng: np.random.Generator,
+    background: bool = False,
 ) -> np.ndarray:
-    """(12, 5000) clean leads + the named noise in the named leads + a small floor everywhere."""
+    """(12, 5000) clean leads + the named noise in the named leads + a small floor everywhere
+    (+ the real floor and background wander with `background`)."""
     out = clean * 1.0
+    if background:
+        out += background_wander(rng, len(out))
     index = {name: i for i, name in enumerate(LEADS)}
     for kind in F.NOISES:  # fixed order: the same seed gives the same noise
         for lead in noise.get(kind, ()):
@@ -84,5 +106,5 @@ def add_noise(
             else:
                 gain, add = electrode_gain(rng)
                 out[i] = out[i] * gain + add
-    floor = rng.uniform(0.005, 0.010)
+    floor = rng.uniform(0.0015, 0.004) if background else rng.uniform(0.005, 0.010)
     return out + rng.normal(0.0, floor, out.shape)

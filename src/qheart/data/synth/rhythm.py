@@ -54,16 +54,22 @@ def rr_class(rr_ms: float) -> str:
     return NORMAL_RANGES["rr interval"].label(rr_ms)
 
 
-def sinus_onsets(rr_ms: float, rhythm: str, rng: np.random.Generator) -> np.ndarray:
+def sinus_onsets(rr_ms: float, rhythm: str, rng: np.random.Generator,
+                 hrv: bool = False) -> np.ndarray:
+    """hrv: real beat-to-beat variability (a little breathing modulation and 1.2 % jitter
+    instead of 0.8 %) for the regular sinus rhythms."""
     t = -LEAD_IN_MS + rng.uniform(0, rr_ms)
     onsets = []
     breath_ms = rng.uniform(3000, 5000)
     depth = rng.uniform(0.10, 0.16) if rhythm == F.SINUS_ARRHYTHMIA else 0.0
+    jitter = 0.008
+    if hrv and rhythm != F.SINUS_ARRHYTHMIA:
+        depth, jitter = rng.uniform(0.005, 0.02), 0.011
     phase = rng.uniform(0, 2 * np.pi)
     while t < RECORD_MS + 500:
         onsets.append(t)
         swing = depth * np.sin(2 * np.pi * t / breath_ms + phase)
-        t += rr_ms * (1 + swing + rng.normal(0, 0.008))
+        t += rr_ms * (1 + swing + rng.normal(0, jitter))
     return np.asarray(onsets)
 
 
@@ -78,8 +84,9 @@ def af_onsets(rr_ms: float, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(onsets)
 
 
-def make_rhythm(plan: F.Plan, rng: np.random.Generator) -> Rhythm | None:
-    """Beat times for the plan's rhythm (and ectopy), or None if the draw lands on a threshold."""
+def make_rhythm(plan: F.Plan, rng: np.random.Generator, hrv: bool = False) -> Rhythm | None:
+    """Beat times for the plan's rhythm (and ectopy), or None if the draw lands on a threshold.
+    hrv: real beat-to-beat variability in the regular sinus rhythms (kept below 60 ms RR range)."""
     if plan.rhythm == F.ATRIAL_FLUTTER:
         cycle = rng.uniform(180, 240)
         block = int(rng.choice([2, 2, 3, 4]))
@@ -90,7 +97,7 @@ def make_rhythm(plan: F.Plan, rng: np.random.Generator) -> Rhythm | None:
         onsets = af_onsets(target_rr_ms(plan.rhythm, rng), rng)
         rhythm = Rhythm(onsets, tuple(SINUS for _ in onsets))
     else:
-        onsets = sinus_onsets(target_rr_ms(plan.rhythm, rng), plan.rhythm, rng)
+        onsets = sinus_onsets(target_rr_ms(plan.rhythm, rng), plan.rhythm, rng, hrv)
         rhythm = Rhythm(onsets, tuple(SINUS for _ in onsets))
     if plan.ectopy:
         rhythm = add_ectopy(rhythm, plan.ectopy, rng)
@@ -103,6 +110,9 @@ def make_rhythm(plan: F.Plan, rng: np.random.Generator) -> Rhythm | None:
     if plan.rhythm in sinus and rr_class(mean) != expected:
         return None
     if plan.rhythm == F.SINUS_ARRHYTHMIA and np.ptp(_normal_rr(rhythm)) < 140:
+        return None
+    if hrv and plan.rhythm in sinus and plan.rhythm != F.SINUS_ARRHYTHMIA \
+            and np.ptp(_normal_rr(rhythm)) >= 60:
         return None
     return rhythm
 

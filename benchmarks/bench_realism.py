@@ -1,0 +1,172 @@
+"""Does the synthetic benchmark carry over to real ECGs? Before vs after the realism work, same budget.
+
+For each variant — a generator setting (`qheart.data.synth.realism`: "v1" the first generator,
+"v2" the current one) and a pre-training augmentation preset (`qheart.data.augment`: "off",
+"recording") — this script synthesises the benchmark (shared between variants with the same
+generator), pre-trains the cpu-small encoder exactly as `qheart demo` does (same preset, same
+wall-time budget: `--minutes`, 5 by default; or a fixed `--steps` count, fairer when other jobs
+share the CPU), then prints, side by side:
+
+- zero-shot and linear-probe AUC per class on the real PTB-XL records (superclasses and rhythm;
+  probe = 5-fold cross-validation on the real records' embeddings: they are only *measured*, the
+  encoder never trains on them);
+- zero-shot and probe macro AUC on the synthetic test split of the variant's own benchmark;
+- with `--compare`: the realism report's classifier two-sample AUC (synthetic vs real).
+
+    .venv/bin/python benchmarks/bench_realism.py                        # demo sizes, 5 min each
+    .venv/bin/python benchmarks/bench_realism.py --n-ecgs 500 --corpus-ecgs 1000 --minutes 3
+    .venv/bin/python benchmarks/bench_realism.py --variants before,v2-only,aug-only,after --steps 150
+
+Outputs (benchmarks, runs, results.json) go to --out; an existing benchmark or run with the same
+settings is reused, so an interrupted comparison continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+VARIANTS: dict[str, tuple[str, str]] = {
+    "before": ("v1", "off"),
+    "v2-only": ("v2", "off"),
+    "aug-only": ("v1", "recording"),
+    "after": ("v2", "recording"),
+}
+"""variant → (generator realism, augmentation preset)."""
+REAL_PTBXL = Path(__file__).resolve().parents[1].parent / "shared" / "real-samples" / "ptb-xl"
+
+
+def make_bench(out: Path, realism: str, n_ecgs: int, corpus_ecgs: int, seed: int) -> Path:
+    from qheart.data.synth.generate import generate_benchmark
+
+    bench = out / f"bench-{realism}-{n_ecgs}-{corpus_ecgs}-s{seed}"
+    if (bench / "synth.json").is_file():
+        return bench
+    started = time.monotonic()
+    generate_benchmark(bench, n_ecgs, seed, corpus_ecgs, realism=realism,
+                       workers=int(os.environ.get("BENCH_WORKERS", "1")))
+    print(f"  synthesised {bench.name} in {time.monotonic() - started:.0f} s")
+    return bench
+
+
+def pretrain_variant(out: Path, bench: Path, name: str, augment: str, minutes: float | None,
+                     steps: int | None, seed: int) -> Path:
+    from qheart.training.pretrain import pretrain
+    from qheart.training.pretrain_config import PretrainConfig
+    from qheart.training.pretrain_data import PretrainData
+
+    budget = f"{steps}steps" if steps else f"{minutes:g}min"
+    run = out / f"pretrain-{name}-{bench.name}-{budget}"
+    if (run / "encoder" / "config.json").is_file() and (run / "done").is_file():
+        return run
+    overrides: dict = {"augment": augment, "seed": seed}
+    if steps:
+        overrides["max_steps"] = steps
+    config = PretrainConfig.from_name("cpu-small", **overrides)
+    started = time.monotonic()
+    result = pretrain(config, PretrainData.from_path(bench), run,
+                      resume=(run / "checkpoint").is_dir(),
+                      max_minutes=None if steps else minutes, progress=False)
+    (run / "done").write_text(json.dumps({"steps": result.step,
+                                          "seconds": time.monotonic() - started}))
+    print(f"  pre-trained {name}: {result.step} steps in {time.monotonic() - started:.0f} s")
+    return run
+
+
+def score(run: Path, bench: Path, real: Path, scp: Path) -> dict:
+    from qheart.evaluation.zero_shot import run_zero_shot
+
+    out = {"synthetic": run_zero_shot(run, bench, "synthetic", progress=False).to_dict()}
+    for group in ("super", "rhythm"):
+        out[f"real-{group}"] = run_zero_shot(run, real, f"ptbxl-{group}", scp_statements=scp,
+                                             all_rows=True, progress=False).to_dict()
+    out["steps"] = json.loads((run / "done").read_text())["steps"]
+    return out
+
+
+def two_sample_auc(bench: Path, real: Path, max_ecgs: int) -> float:
+    from qheart.data.compare import CompareConfig, compare_stores
+
+    return compare_stores(bench / "store", real, CompareConfig(max_ecgs=max_ecgs)).two_sample.auc
+
+
+def _fmt(value: float | None) -> str:
+    return "  —  " if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def print_table(results: dict[str, dict]) -> None:
+    names = list(results)
+    header = f"{'':34s}" + "".join(f"{n + ' zs':>14s}{n + ' probe':>16s}" for n in names)
+    for key, title in (("real-super", "real PTB-XL superclasses"), ("real-rhythm", "real PTB-XL rhythm")):
+        first = results[names[0]][key]
+        print(f"\n{title} ({first['n_ecgs']} records; probe: {first['probe']})")
+        print(header)
+        for i, cls in enumerate(first["classes"]):
+            label = f"{cls} (n={first['n_positive'][i]})"
+            print(f"{label:34s}" + "".join(
+                f"{_fmt(results[n][key]['zero_shot_auc'][i]):>14s}"
+                f"{_fmt((results[n][key]['probe_auc'] or [None] * 99)[i]):>16s}" for n in names))
+        print(f"{'macro':34s}" + "".join(
+            f"{_fmt(results[n][key]['zero_shot_macro_auc']):>14s}"
+            f"{_fmt(results[n][key]['probe_macro_auc']):>16s}" for n in names))
+    print("\nsynthetic test split (each variant's own benchmark)")
+    print(f"{'macro over findings':34s}" + "".join(
+        f"{_fmt(results[n]['synthetic']['zero_shot_macro_auc']):>14s}"
+        f"{_fmt(results[n]['synthetic']['probe_macro_auc']):>16s}" for n in names))
+    print(f"{'pre-training steps':34s}" + "".join(f"{results[n]['steps']:>14d}{'':>16s}" for n in names))
+    if all("two_sample_auc" in results[n] for n in names):
+        print(f"{'two-sample AUC (synthetic vs real)':34s}" + "".join(
+            f"{_fmt(results[n]['two_sample_auc']):>14s}{'':>16s}" for n in names))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/bench_realism"))
+    parser.add_argument("--variants", default="before,after",
+                        help=f"comma-separated, from {sorted(VARIANTS)}")
+    parser.add_argument("--n-ecgs", type=int, default=2000, help="QA ECGs (demo: 2000)")
+    parser.add_argument("--corpus-ecgs", type=int, default=4000, help="corpus ECGs (demo: 4000)")
+    parser.add_argument("--minutes", type=float, default=5.0, help="pre-training budget (demo: 5)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="a fixed number of steps instead of --minutes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--real", type=Path, default=Path("runs/demo/ptbxl100"),
+                        help="prepared store of the real PTB-XL records (qheart data prepare ptbxl)")
+    parser.add_argument("--ptbxl", type=Path, default=REAL_PTBXL,
+                        help="PTB-XL folder (for scp_statements.csv, and to prepare --real)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also the realism report's two-sample AUC per generator")
+    parser.add_argument("--compare-ecgs", type=int, default=300)
+    args = parser.parse_args()
+
+    if not (args.real / "store.json").is_file():
+        from qheart.data.corpora.ptbxl import prepare_ptbxl
+
+        print(f"preparing {args.ptbxl} into {args.real}")
+        prepare_ptbxl(args.ptbxl, args.real)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results_path = args.out / "results.json"
+    results: dict[str, dict] = {}
+    for name in args.variants.split(","):
+        realism, augment = VARIANTS[name]
+        print(f"[{name}] generator {realism}, augmentation {augment}")
+        bench = make_bench(args.out, realism, args.n_ecgs, args.corpus_ecgs, args.seed)
+        run = pretrain_variant(args.out, bench, name, augment, args.minutes, args.steps, args.seed)
+        results[name] = {"realism": realism, "augment": augment, "bench": str(bench),
+                         "run": str(run), **score(run, bench, args.real, args.ptbxl / "scp_statements.csv")}
+        if args.compare:
+            results[name]["two_sample_auc"] = two_sample_auc(bench, args.real, args.compare_ecgs)
+    budget = f"{args.steps} steps" if args.steps else f"{args.minutes:g} min"
+    print(f"\n{args.n_ecgs} QA + {args.corpus_ecgs} corpus ECGs, cpu-small pre-training, {budget}")
+    print_table(results)
+    results_path.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                        "results": results}, indent=1))
+    print(f"\nwrote {results_path}")
+
+
+if __name__ == "__main__":
+    main()

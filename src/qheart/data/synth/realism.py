@@ -1,0 +1,102 @@
+"""How close to a real recording a synthetic ECG is drawn: the generator's realism settings.
+
+`qheart data compare` against the 100 real PTB-XL records showed where the first generator
+("v1") was off: T waves half the real height, R waves too small in II and V3-V4 (late precordial
+transition), a deep S in II, a too leftward mean axis, a flat ST segment, a white-noise floor 2-3×
+the real one, no baseline wander at all, and almost no beat-to-beat variability. "v2" (the default)
+corrects those and adds what a real population varies in and a model must learn to ignore:
+
+- heart orientation (rotation of the whole heart vector) and chest-electrode placement (each
+  precordial lead vector perturbed), plus body-habitus gain: the dipole-to-lead projection
+  differs per subject, so a territory's leads are not the same fixed combination every time;
+- QRS morphology diversity: notched/fragmented QRS (an extra small wave inside the complex);
+- infarct patterns beyond the deep QS: smaller q waves with poor R progression and, in old
+  infarcts, T inversion that persists in the territory;
+- baseline wander (breathing and electrode drift) in every lead at real amplitudes, a real
+  noise floor, and heart-rate variability.
+
+Labels are still measured on the noise-free beat after all of this (`morphology.measure_beat`),
+so they follow the signal whatever the settings. "v1" reproduces the first generator exactly
+(same draws from the same seed): benchmarks compare the two without checking out old code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Realism:
+    """Switches and spreads of the realism corrections (all off = the v1 generator)."""
+
+    name: str
+    geometry: bool = False
+    """Per-subject heart orientation, chest-electrode placement and body gain."""
+    rotation_deg: float = 10.0
+    """SD of the heart's rotation about the horizontal (X) and vertical (Y) axes."""
+    electrode_sd: float = 0.12
+    """Relative SD of each chest lead vector's random perturbation (placement)."""
+    gain_sd: float = 0.15
+    """SD of the log of the subject's overall voltage gain (thorax size, fat)."""
+    waves: bool = False
+    """Real-sized waves: taller T, larger and more inferior R, earlier precordial transition,
+    smaller terminal S in II, upsloping ST (longer T upstroke)."""
+    notch_prob: float = 0.0
+    """Share of subjects whose QRS carries an extra small notch/fragmentation wave."""
+    infarct_variants: bool = False
+    """Small-q / poor-R-progression infarcts and persisting T inversion in old infarcts."""
+    noise: bool = False
+    """Background baseline wander in every lead and a real (lower) white-noise floor."""
+    hrv: bool = False
+    """Beat-to-beat variability of sinus rhythms (still regular: peak-to-peak RR < 60 ms)."""
+
+
+REALISM: dict[str, Realism] = {
+    "v1": Realism("v1"),
+    "v2": Realism("v2", geometry=True, waves=True, notch_prob=0.3, infarct_variants=True,
+                  noise=True, hrv=True),
+}
+DEFAULT_REALISM = "v2"
+
+
+def get_realism(name: str | Realism | None) -> Realism:
+    """A preset by name (None: the default); a Realism passes through."""
+    if isinstance(name, Realism):
+        return name
+    key = DEFAULT_REALISM if name is None else name
+    if key not in REALISM:
+        raise ValueError(f"unknown generator realism {key!r}; known: {sorted(REALISM)}")
+    return REALISM[key]
+
+
+def rotation(x_deg: float, y_deg: float, z_deg: float) -> np.ndarray:
+    """(3, 3) rotation about X, then Y, then Z (degrees)."""
+    a, b, c = np.deg2rad([x_deg, y_deg, z_deg])
+    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def subject_lead_matrix(realism: Realism, rng: np.random.Generator) -> np.ndarray:
+    """(12, 3) this subject's projection from heart vector to leads.
+
+    v1: Dower's matrix for everyone (no draws). With `geometry`: the heart is rotated (a lead
+    reads row · (R v) = (row R) · v), every chest lead vector is perturbed on its own (electrode
+    placement: size and direction), limb leads get a small gain, and the whole ECG a body gain.
+    III, aVR, aVL and aVF are derived from I and II afterwards, so Einthoven and Goldberger hold.
+    """
+    from qheart.data.synth.vcg import LEAD_MATRIX, DOWER_8x3, _twelve_lead_matrix
+
+    if not realism.geometry:
+        return LEAD_MATRIX
+    spin = rng.normal(0.0, realism.rotation_deg, 2)
+    dower = DOWER_8x3 @ rotation(float(spin[0]), float(spin[1]), 0.0)
+    size = np.linalg.norm(dower[2:], axis=1, keepdims=True)
+    chest = dower[2:] * np.exp(rng.normal(0.0, realism.electrode_sd, (6, 1)))
+    chest = chest + rng.normal(0.0, realism.electrode_sd, (6, 3)) * size
+    limb = dower[:2] * np.exp(rng.normal(0.0, 0.05, (2, 1)))
+    gain = float(np.exp(rng.normal(0.0, realism.gain_sd)))
+    return gain * _twelve_lead_matrix(np.concatenate([limb, chest]))
