@@ -1,9 +1,14 @@
 """Instruction-tuning step: ours vs. the naive way, same model, same data, one run.
 
-ours  = logits only at answer positions, length-bucketed batches, signals read from the
-        memory-mapped store in one call per batch (+ cached reports)
-naive = full-vocabulary logits at every position, unbucketed (random) batches, one file read per
-        sample (the authors' loader reads a record per sample)
+ours  = logits only at answer positions, questions of one ECG grouped behind one shared
+        context pass (cpu-small's questions_per_ecg), signals read from the memory-mapped store
+        in one call per batch, cached reports
+naive = full-vocabulary logits at every position, every question its own whole sequence,
+        unbucketed (random) batches, one file read per sample (the authors' loader reads a
+        record per sample)
+
+Both use the same cached retrieved reports (BENCH/retrieved/, written by `qheart train` or
+`make demo`) when there are any, otherwise no report.
 
 Each variant runs in its own process (so its peak RSS is its own), after warm-up steps; the
 variants alternate and the best of the repeats is kept. Prints samples/s, peak RSS and ratios.
@@ -44,9 +49,14 @@ def run_variant(variant: str, bench: Path, steps: int, warmup: int, batch: int) 
     from qheart.training.instruct_data import BatchPlan, Benchmark, QASet, make_batch
 
     torch.manual_seed(0)
+    from qheart.retrieval.precompute import RetrievedReports
+
+    cached = sorted((bench / "retrieved").glob("*-train-*.json"))
     config = TrainConfig.from_name("cpu-small").with_overrides(
-        [f"batch_size={batch}", f"micro_batch_size={batch}", "model.use_retrieval=false"])
-    data = QASet.load(Benchmark.from_path(bench), "train")
+        [f"batch_size={batch}", f"micro_batch_size={batch}",
+         f"model.use_retrieval={str(bool(cached)).lower()}"])
+    data = QASet.load(Benchmark.from_path(bench), "train",
+                      RetrievedReports.load(cached[-1]) if cached else None)
     naive = variant == "naive"
     if naive:  # one file per ECG, written before timing starts
         folder = Path(tempfile.mkdtemp(prefix="bench-train-"))
@@ -56,15 +66,21 @@ def run_variant(variant: str, bench: Path, steps: int, warmup: int, batch: int) 
     model, tokenizer = build_model(config, None)
     prompts = PromptTokenizer(tokenizer, config.model.n_prefix)
     optimizer = optimizer_for(model, config)
-    plan = BatchPlan(data.lengths(), batch, seed=0, bucketed=not naive)
+    plan = BatchPlan(data.lengths(), batch, seed=0, bucketed=not naive, rows=data.rows,
+                     per_ecg=1 if naive else config.questions_per_ecg)
     model.train()
     tokens = 0
     for step in range(warmup + steps):
         if step == warmup:
             started, tokens = time.perf_counter(), 0
         b = make_batch(data, plan.batch(step), config.model, prompts, seed=0, step=step)
-        tokens += int(b.attention_mask.numel())
-        loss = model(**b.as_kwargs(), full_logits=naive)
+        if naive:
+            whole = b.unshared()
+            tokens += int(whole["attention_mask"].numel())
+            loss = model.forward_full(**whole, full_logits=True)
+        else:
+            tokens += int(b.context_mask.numel() + b.tail_mask.numel())
+            loss = model(**b.as_kwargs())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

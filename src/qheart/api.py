@@ -177,7 +177,7 @@ class QHeart:
 
         from qheart.evaluation.parse import parse_generated
         from qheart.models.decoding import generate, rank_decode
-        from qheart.models.prompts import PromptParts, user_text
+        from qheart.models.prompts import PromptParts, prompt_text
 
         config = self.config
         if config.use_measurements and measurements is None:
@@ -189,7 +189,8 @@ class QHeart:
             parts = PromptParts(question=question, options=r.options,
                                 report=hits[0].report if hits and config.retrieval_active else None,
                                 measurements=measurements[i] if config.use_measurements else None)
-            texts.append(user_text(parts, with_ecg=config.use_ecg, with_question=config.use_question))
+            texts.append(prompt_text(parts, with_ecg=config.use_ecg,
+                                     with_question=config.use_question))
         sig = torch.as_tensor(np.asarray(signals, dtype=np.float32)) if config.use_ecg else None
         measured = lambda i: measurements[i] if config.use_measurements else None  # noqa: E731
         out: list[Answer] = []

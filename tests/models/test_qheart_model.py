@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
@@ -60,11 +61,88 @@ def test_answer_only_logits_give_the_full_vocabulary_loss() -> None:
     labels[:, 20:] = ids[:, 20:]
     mask = torch.ones_like(ids)
     args = (ids, mask, labels, torch.tensor([2, 2]), torch.randn(2, 12, 5000), torch.tensor([0, 1]))
-    fast = model(*args)
-    naive = model(*args, full_logits=True)
+    fast = model.forward_full(*args)
+    naive = model.forward_full(*args, full_logits=True)
     torch.testing.assert_close(fast, naive)
     fast.backward()
     assert model.mapper.project.weight.grad is not None  # the ECG path learns from the answer
+
+
+def _shared_batch(qa_world, *, use_ecg: bool = True, per_ecg: int = 3):
+    """A real training batch (tiny tokenizer and LLM) with questions sharing ECG contexts."""
+    from qheart.models.prompts import PromptTokenizer
+    from qheart.retrieval.precompute import RetrievedReports  # noqa: F401  (cache type)
+    from qheart.training.instruct import TrainInputs, build_model, retrieval_cache
+    from qheart.training.instruct_data import BatchPlan, Benchmark, QASet, make_batch
+    from tests.qa_fixtures import tiny_train_config
+
+    config = tiny_train_config(qa_world["llm"], model={"use_ecg": use_ecg},
+                               batch_size=6, micro_batch_size=6, questions_per_ecg=per_ecg)
+    inputs = TrainInputs(Benchmark.from_path(qa_world["bench"]), qa_world["encoder"],
+                         qa_world["index"])
+    data = QASet.load(inputs.bench, "train", retrieval_cache(inputs, "train", progress=False))
+    torch.manual_seed(0)
+    model, tokenizer = build_model(config, qa_world["encoder"])
+    prompts = PromptTokenizer(tokenizer, config.model.n_prefix)
+    plan = BatchPlan(data.lengths(), 6, seed=0, rows=data.rows, per_ecg=per_ecg)
+    batch = make_batch(data, plan.batch(0), config.model, prompts, seed=0, step=0)
+    return model.eval(), batch, data, prompts, config
+
+
+def test_shared_contexts_give_the_loss_and_gradients_of_whole_sequences(qa_world) -> None:
+    model, batch, *_ = _shared_batch(qa_world)
+    assert len(batch.context_ids) < len(batch)  # questions really share contexts
+    shared = model(**batch.as_kwargs())
+    shared.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    whole = model.forward_full(**batch.unshared())
+    whole.backward()
+    torch.testing.assert_close(shared, whole, rtol=1e-4, atol=1e-5)
+    assert model.mapper.project.weight.grad is not None and grads  # the ECG path learns
+    for name, param in model.named_parameters():
+        if param.grad is not None:
+            torch.testing.assert_close(grads[name], param.grad, rtol=1e-3, atol=1e-6)
+    blind, blind_batch, *_ = _shared_batch(qa_world, use_ecg=False)
+    assert len(blind_batch.context_ids) == 1  # one chat head for every question
+    torch.testing.assert_close(blind(**blind_batch.as_kwargs()),
+                               blind.forward_full(**blind_batch.unshared()), rtol=1e-4, atol=1e-5)
+
+
+def test_option_ranking_behind_one_prompt_pass_equals_whole_sequences(qa_world) -> None:
+    from qheart.models.decoding import option_logprobs
+    from qheart.models.prompts import collate, prompt_text
+    from qheart.training.instruct_data import draw_report, question_parts, unique_signals
+
+    model, _, data, prompts, config = _shared_batch(qa_world)
+    picks = [0, 1, 5]
+    texts = [prompt_text(question_parts(config.model, data.samples[i], data.options[i],
+                                        draw_report(config.model, data.reports[i], None), None),
+                         with_ecg=True, with_question=True) for i in picks]
+    unique, index = unique_signals(data.store, data.rows[picks])
+    signals = unique[index]
+    options = [data.options[i] for i in picks]
+    fast = option_logprobs(model, prompts, texts, options, signals, max_batch=5)
+    for q, (text, opts) in enumerate(zip(texts, options, strict=True)):
+        encoded = [prompts.encode(text, option) for option in opts]
+        ids, mask, labels, starts = collate(encoded, prompts.placeholder_id)
+        slow = model.sequence_logprobs(ids, mask, labels, starts, signals[[q]],
+                                       torch.zeros(len(opts), dtype=torch.long))
+        np.testing.assert_allclose(fast[q], slow.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_grouped_batches_keep_questions_of_one_ecg_together_and_cover_the_epoch() -> None:
+    from qheart.training.instruct_data import BatchPlan
+
+    rows = np.random.default_rng(0).permutation(np.repeat(np.arange(10), 8))  # 10 ECGs × 8
+    plan = BatchPlan(np.ones(80), 8, seed=3, rows=rows, per_ecg=4)
+    batches = [plan.batch(s) for s in range(plan.per_epoch)]
+    seen = np.concatenate(batches)
+    assert len(seen) == len(set(seen.tolist())) == 80  # each question once per epoch
+    assert max(len(np.unique(rows[b])) for b in batches) <= 2  # 2 groups of 4, not 8 ECGs
+    again = BatchPlan(np.ones(80), 8, seed=3, rows=rows, per_ecg=4)
+    assert [again.batch(s).tolist() for s in range(3)] == [b.tolist() for b in batches[:3]]
+    assert plan.batch(plan.per_epoch).tolist() != batches[0].tolist()  # a new epoch reshuffles
 
 
 def test_switches_freeze_what_they_say() -> None:

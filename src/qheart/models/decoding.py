@@ -1,8 +1,10 @@
 """Turning prompts into answers: option ranking (always valid) and greedy generation (the
 paper's free text, parsed back to options).
 
-Rank decoding scores every Table 1 option as the complete answer: one batched forward pass over
-(question × option) sequences, summed answer-token log-probabilities, softmax over the options.
+Rank decoding scores every Table 1 option as the complete answer: each prompt runs through the
+LLM once, every option continues it from its key/value states (a query question's 20 options
+cost 20 short tails, not 20 prompts), summed answer-token log-probabilities, softmax over the
+options.
 Single-answer questions take the best option. Multi-answer questions (leads, numeric features,
 findings lists) also take every other option whose probability is at least `multi_threshold`
 of the best one's (relative, so it does not depend on how many options there are).
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from qheart.models.prompts import PromptTokenizer, collate
+from qheart.models.prompts import PromptText, PromptTokenizer, pad_right
 from qheart.models.qheart_model import QHeartModel
 
 MULTI_THRESHOLD = 0.5
@@ -29,30 +31,28 @@ def _signals_for(signals: torch.Tensor | None, rows: Sequence[int], device) -> t
 
 
 @torch.no_grad()
-def option_logprobs(model: QHeartModel, prompts: PromptTokenizer, user_texts: Sequence[str],
+def option_logprobs(model: QHeartModel, prompts: PromptTokenizer, texts: Sequence[PromptText],
                     options: Sequence[Sequence[str]], signals: torch.Tensor | None,
-                    max_batch: int = 32) -> list[np.ndarray]:
+                    max_batch: int = 64) -> list[np.ndarray]:
     """Per question, the summed log-probability of each option as the whole answer.
     signals: (B, 12, n) one ECG per question (or None for a blind model)."""
     device = next(model.parameters()).device
-    flat: list[tuple[list[int], list[int], int]] = []
-    owner: list[int] = []
-    for q, (text, opts) in enumerate(zip(user_texts, options, strict=True)):
-        for option in opts:
-            flat.append(prompts.encode(text, option))
-            owner.append(q)
+    encoded = [prompts.context(text) for text in texts]
+    prompt_ids, prompt_mask = pad_right([ids + prompts.question(text)
+                                         for (ids, _), text in zip(encoded, texts, strict=True)],
+                                        prompts.placeholder_id)
+    sig, index = _signals_for(signals, range(len(texts)), device)
+    context = model.encode_context(prompt_ids.to(device), prompt_mask.to(device),
+                                   torch.as_tensor([s for _, s in encoded], device=device),
+                                   sig, index)
+    flat = [(q, prompts.answer(option)) for q, opts in enumerate(options) for option in opts]
     scores = np.empty(len(flat), dtype=np.float64)
     for start in range(0, len(flat), max_batch):
-        part = slice(start, start + max_batch)
-        input_ids, mask, labels, starts = collate(flat[part], prompts.placeholder_id)
-        sig, index = _signals_for(signals, owner[part], device)
-        if sig is not None:  # one encoder pass per distinct question in this part
-            used = sorted(set(owner[part]))
-            sig = sig[used]
-            index = torch.as_tensor([used.index(o) for o in owner[part]], device=device)
-        lp = model.sequence_logprobs(input_ids.to(device), mask.to(device), labels.to(device),
-                                     starts.to(device), sig, index)
-        scores[part] = lp.cpu().numpy()
+        part = flat[start : start + max_batch]
+        tail_ids, tail_mask = pad_right([ids for _, ids in part], prompts.placeholder_id)
+        owner = torch.as_tensor([q for q, _ in part], device=device)
+        lp = model.tail_logprobs(context, owner, tail_ids.to(device), tail_mask.to(device))
+        scores[start : start + len(part)] = lp.cpu().numpy()
     out, position = [], 0
     for opts in options:
         out.append(scores[position : position + len(opts)])
@@ -80,21 +80,21 @@ def is_multi_answer(question_type: str) -> bool:
     return question_type == "single-query"
 
 
-def rank_decode(model: QHeartModel, prompts: PromptTokenizer, user_texts: Sequence[str],
+def rank_decode(model: QHeartModel, prompts: PromptTokenizer, texts: Sequence[PromptText],
                 options: Sequence[Sequence[str]], question_types: Sequence[str],
                 signals: torch.Tensor | None) -> list[tuple[list[str], dict[str, float]]]:
     """(answer set, option probabilities) per question; answers are always options."""
-    logprobs = option_logprobs(model, prompts, user_texts, options, signals)
+    logprobs = option_logprobs(model, prompts, texts, options, signals)
     return [choose(opts, lp, multi=is_multi_answer(qtype))
             for opts, lp, qtype in zip(options, logprobs, question_types, strict=True)]
 
 
 @torch.no_grad()
-def generate(model: QHeartModel, prompts: PromptTokenizer, user_texts: Sequence[str],
+def generate(model: QHeartModel, prompts: PromptTokenizer, texts: Sequence[PromptText],
              signals: torch.Tensor | None, max_new_tokens: int = 32) -> list[str]:
     """Greedy generation (left-padded batch, KV cache), decoded to text."""
     device = next(model.parameters()).device
-    encoded = [prompts.encode(text, None) for text in user_texts]
+    encoded = [prompts.encode(text, None) for text in texts]
     width = max(len(ids) for ids, _, _ in encoded)
     pad = prompts.placeholder_id
     input_ids = torch.full((len(encoded), width), pad, dtype=torch.long)

@@ -1,13 +1,21 @@
 """The Q-HEART model: ECG encoder → ET-Mapper (+ lead-positional skip) → 12 prefix embeddings
 in the prompt of a LoRA-tuned causal LLM. A thin assembly of `encoder`, `mapper` and the LLM.
 
-Only the answer positions go through the LM head: SmolLM2's 49k-vocabulary head costs more than
-ten of its layers, and every other position's logits would be thrown away by the loss.
+Two savings that leave the function unchanged (tested: same loss, same log-probabilities):
+- Only the answer positions go through the LM head: SmolLM2's 49k-vocabulary head costs more
+  than ten of its layers, and every other position's logits would be thrown away by the loss.
+- Shared contexts: a sequence is a context (chat head, ECG prefix, report) followed by a tail
+  (question, options, answer). A context runs through the LLM once; its key/value states are
+  then indexed for every tail that continues it, with positions continuing after its real
+  length. Training groups the questions about one ECG behind one context, option ranking puts
+  every option behind its prompt: on CPU, where the LLM is compute-bound, the tokens not
+  recomputed are the time saved.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -114,6 +122,19 @@ def truncate_layers(model: nn.Module, keep: tuple[int, ...] | None) -> nn.Module
     return model
 
 
+class Context(NamedTuple):
+    """Key/value states of a batch of context segments, ready to be continued by tails."""
+
+    keys_values: list[tuple[torch.Tensor, torch.Tensor]]
+    """Per decoder layer, (G, heads, Lc, head_dim) keys and values."""
+    mask: torch.Tensor
+    """(G, Lc) 1 on real tokens (right-padded)."""
+    lengths: torch.Tensor
+    """(G,) real tokens per context."""
+    last_hidden: torch.Tensor
+    """(G, d′) hidden state at each context's last real token: it predicts a tail's first token."""
+
+
 class QHeartModel(nn.Module):
     """Encoder + mapper + skip + (LoRA) LLM. `llm` is a causal LM as transformers builds it."""
 
@@ -198,12 +219,64 @@ class QHeartModel(nn.Module):
         return self.causal_lm.model(inputs_embeds=embeds,
                                     attention_mask=attention_mask).last_hidden_state
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
-                prefix_start: torch.Tensor, signals: torch.Tensor | None = None,
-                ecg_index: torch.Tensor | None = None, full_logits: bool = False
-                ) -> torch.Tensor:
-        """Mean cross-entropy over answer tokens. `full_logits=True` computes the LM head at
-        every position first (the naive way; for the benchmark only)."""
+    def encode_context(self, context_ids: torch.Tensor, context_mask: torch.Tensor,
+                       prefix_start: torch.Tensor, signals: torch.Tensor | None,
+                       ecg_index: torch.Tensor | None) -> Context:
+        """Run (G, Lc) right-padded contexts once (the ECG prefix written in)."""
+        embeds = self.input_embeddings(context_ids, prefix_start, signals, ecg_index)
+        out = self.causal_lm.model(inputs_embeds=embeds, attention_mask=context_mask,
+                                   use_cache=True)
+        lengths = context_mask.sum(dim=1)
+        rows = torch.arange(len(context_ids), device=context_ids.device)
+        return Context([(layer.keys, layer.values) for layer in out.cache.layers],
+                       context_mask, lengths, out.last_hidden_state[rows, lengths - 1])
+
+    def continue_context(self, context: Context, context_index: torch.Tensor,
+                         tail_ids: torch.Tensor, tail_mask: torch.Tensor) -> torch.Tensor:
+        """(B, Lt, d′) hidden states that predict each tail token: [:, t] predicts tail_ids[:, t].
+        Tail b continues context `context_index[b]`; gradients reach the context through its
+        keys and values."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(ddp_cache_data=[(k[context_index], v[context_index])
+                                             for k, v in context.keys_values],
+                             config=self.causal_lm.config)
+        width, length = context.mask.shape[1], tail_ids.shape[1]
+        steps = torch.arange(length, device=tail_ids.device)
+        hidden = self.causal_lm.model(
+            inputs_embeds=self.causal_lm.get_input_embeddings()(tail_ids),
+            attention_mask=torch.cat([context.mask[context_index], tail_mask], dim=1),
+            cache=cache, use_cache=True, cache_position=width + steps,
+            position_ids=context.lengths[context_index, None] + steps).last_hidden_state
+        return torch.cat([context.last_hidden[context_index, None], hidden[:, :-1]], dim=1)
+
+    def forward(self, context_ids: torch.Tensor, context_mask: torch.Tensor,
+                prefix_start: torch.Tensor, signals: torch.Tensor | None,
+                ecg_index: torch.Tensor | None, tail_ids: torch.Tensor, tail_mask: torch.Tensor,
+                labels: torch.Tensor, context_index: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over answer tokens of tails behind shared contexts.
+        labels (B, Lt): tail ids on the answer, -100 elsewhere. When no context is shared, one
+        pass over whole sequences is cheaper than two."""
+        if len(context_ids) == len(tail_ids):
+            from qheart.models.prompts import join_segments
+
+            input_ids, mask, whole_labels = join_segments(context_ids, context_mask, tail_ids,
+                                                          tail_mask, labels, context_index)
+            return self.forward_full(input_ids, mask, whole_labels, prefix_start[context_index],
+                                     signals, None if ecg_index is None
+                                     else ecg_index[context_index])
+        context = self.encode_context(context_ids, context_mask, prefix_start, signals, ecg_index)
+        hidden = self.continue_context(context, context_index, tail_ids, tail_mask)
+        where = labels != -100
+        logits = self.causal_lm.lm_head(hidden[where])  # (N_answer, V)
+        return F.cross_entropy(logits.float(), labels[where])
+
+    def forward_full(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                     labels: torch.Tensor, prefix_start: torch.Tensor,
+                     signals: torch.Tensor | None = None, ecg_index: torch.Tensor | None = None,
+                     full_logits: bool = False) -> torch.Tensor:
+        """The same loss on whole, unshared sequences; `full_logits=True` also computes the LM
+        head at every position first (the naive way: for the benchmark and equivalence tests)."""
         embeds = self.input_embeddings(input_ids, prefix_start, signals, ecg_index)
         hidden = self.hidden_states(embeds, attention_mask)  # (B, L, d′)
         targets = labels[:, 1:]  # position t predicts token t+1
@@ -217,11 +290,23 @@ class QHeartModel(nn.Module):
         return F.cross_entropy(logits.float(), targets[where])
 
     @torch.no_grad()
+    def tail_logprobs(self, context: Context, context_index: torch.Tensor,
+                      tail_ids: torch.Tensor, tail_mask: torch.Tensor) -> torch.Tensor:
+        """(B,) summed log-probability of each tail's real tokens after its context (option
+        ranking: a context is a whole prompt, a tail one option)."""
+        hidden = self.continue_context(context, context_index, tail_ids, tail_mask)
+        where = tail_mask.bool()
+        logp = F.log_softmax(self.causal_lm.lm_head(hidden[where]).float(), dim=-1)
+        token_lp = logp.gather(1, tail_ids[where][:, None]).squeeze(1)  # (N,)
+        rows = torch.nonzero(where)[:, 0]
+        return torch.zeros(len(tail_ids), device=token_lp.device).index_add_(0, rows, token_lp)
+
+    @torch.no_grad()
     def sequence_logprobs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                           labels: torch.Tensor, prefix_start: torch.Tensor,
                           signals: torch.Tensor | None, ecg_index: torch.Tensor | None
                           ) -> torch.Tensor:
-        """(B,) summed log-probability of each row's labelled tokens (option ranking)."""
+        """(B,) summed log-probability of each whole sequence's labelled tokens (unshared)."""
         embeds = self.input_embeddings(input_ids, prefix_start, signals, ecg_index)
         hidden = self.hidden_states(embeds, attention_mask)[:, :-1]
         targets = labels[:, 1:]

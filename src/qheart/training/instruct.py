@@ -148,18 +148,19 @@ def validation_exact_match(model: QHeartModel, data: QASet, config: TrainConfig,
     """Rank-decoding exact match on the validation questions, per question type and averaged."""
     from qheart.data.options import answers_match
     from qheart.models.decoding import rank_decode
-    from qheart.models.prompts import user_text
-    from qheart.training.instruct_data import prompt_parts, unique_signals
+    from qheart.models.prompts import prompt_text
+    from qheart.training.instruct_data import draw_report, question_parts, unique_signals
 
     was_training = model.training
     model.eval()
     hits: dict[str, list[bool]] = {}
     for start in range(0, len(data), config.micro_batch_size):
         indices = np.arange(start, min(start + config.micro_batch_size, len(data)))
-        texts = [user_text(prompt_parts(config.model, data.samples[i], data.options[i],
-                                        data.reports[i], None,
-                                        data.measurements[i] if data.measurements else None),
-                           with_ecg=config.model.use_ecg, with_question=config.model.use_question)
+        texts = [prompt_text(question_parts(config.model, data.samples[i], data.options[i],
+                                            draw_report(config.model, data.reports[i], None),
+                                            None,
+                                            data.measurements[i] if data.measurements else None),
+                             with_ecg=config.model.use_ecg, with_question=config.model.use_question)
                  for i in indices]
         signals = None
         if config.model.use_ecg:
@@ -253,7 +254,8 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
     scheduler, schedule = warmup_cosine(optimizer, max_steps, config.warmup_fraction)
     model, optimizer = accelerator.prepare(model, optimizer)
     local: QHeartModel = accelerator.unwrap_model(model)
-    plan = BatchPlan(train.lengths(), config.batch_size, config.seed)
+    plan = BatchPlan(train.lengths(), config.batch_size, config.seed, rows=train.rows,
+                     per_ecg=config.questions_per_ecg)
     step_fn = train_step_fn(model, local, optimizer, scheduler, accelerator, config, train, plan,
                             prompts)
 

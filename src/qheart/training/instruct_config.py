@@ -18,6 +18,10 @@ class TrainConfig(Config):
     """Questions per optimiser step (across processes and accumulation)."""
     micro_batch_size: int = 8
     """Questions per forward pass; gradients accumulate up to batch_size."""
+    questions_per_ecg: int = 1
+    """Questions of one ECG placed side by side in a batch (1: no grouping). They share one
+    context pass (chat head, ECG prefix, report) through the LLM, which on CPU is most of a
+    question's cost; more than 1 trades ECGs per step for questions per second."""
     lr: float = 5e-5
     """Peak AdamW learning rate of the LoRA weights (and everything without its own rate)."""
     mapper_lr: float | None = None
@@ -55,6 +59,8 @@ class TrainConfig(Config):
             raise ValueError("warmup_fraction must be in [0, 1)")
         if self.max_steps is not None and self.max_steps < 0:
             raise ValueError("max_steps must be ≥ 0")
+        if not 1 <= self.questions_per_ecg <= self.batch_size:
+            raise ValueError("questions_per_ecg must be between 1 and batch_size")
         for name in ("eval_every", "checkpoint_every", "log_every", "val_questions"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1")
@@ -78,7 +84,8 @@ TRAIN_PRESETS: dict[str, dict] = {
     "cpu-small": {"model": {"llm": "smollm2-135m-instruct",
                             "llm_layers": (0, 1, 2, 3, 24, 25, 26, 27, 28, 29),
                             "encoder": "cpu-small"},
-                  "batch_size": 8, "micro_batch_size": 8, "lr": 3e-4, "mapper_lr": 1e-3,
+                  "batch_size": 8, "micro_batch_size": 8, "questions_per_ecg": 4,
+                  "lr": 3e-4, "mapper_lr": 1e-3,
                   "epochs": 1.0, "max_steps": 20_000, "eval_every": 100, "val_questions": 128,
                   "checkpoint_every": 50, "log_every": 5},
 }

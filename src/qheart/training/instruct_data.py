@@ -3,8 +3,9 @@ options and cached retrieved reports, turned into length-bucketed, seeded token 
 
 Everything a step needs is in memory or memory-mapped: signals come from the store's float16
 shards in one read per batch (never one file per sample), reports from the precomputed cache
-(retrieval never runs inside the loop), and each batch's ECGs are deduplicated so questions
-about the same ECG share one encoder pass.
+(retrieval never runs inside the loop), and the questions of a batch about the same ECG share
+one encoder pass and one context (chat head, prefix, report) through the LLM. With
+`questions_per_ecg` > 1 the plan puts that many questions of one ECG side by side on purpose.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from qheart.models.prompts import (
     PromptParts,
     PromptTokenizer,
     canonical_answer,
-    collate,
+    join_segments,
+    pad_right,
     pick_report,
+    prompt_text,
     shuffled,
-    user_text,
 )
 from qheart.models.qheart_model import ModelConfig
 
@@ -154,39 +156,65 @@ def bucketed_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def grouped_batches(rows: np.ndarray, batch_size: int, per_ecg: int, seed: int, epoch: int
+                    ) -> list[np.ndarray]:
+    """One epoch of batches in which questions come `per_ecg` at a time from the same ECG:
+    each ECG's questions shuffled and cut into groups, the groups shuffled, then sliced into
+    batches. Depends only on (rows, batch_size, per_ecg, seed, epoch)."""
+    rng = np.random.default_rng([seed, epoch, 13])
+    groups = []
+    for row in np.unique(rows):
+        mine = rng.permutation(np.flatnonzero(rows == row))
+        groups += [mine[i : i + per_ecg] for i in range(0, len(mine), per_ecg)]
+    order = np.concatenate([groups[i] for i in rng.permutation(len(groups))])
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    return [b for b in batches if len(b) == batch_size] or batches
+
+
 class BatchPlan:
     """Step → the indices of its questions, epoch after epoch (a resumed run replays it)."""
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, bucketed: bool = True
-                 ) -> None:
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, bucketed: bool = True,
+                 rows: np.ndarray | None = None, per_ecg: int = 1) -> None:
+        """`rows` (store row per question) and `per_ecg` > 1 group questions by ECG."""
         self.lengths, self.batch_size, self.seed, self.bucketed = lengths, batch_size, seed, bucketed
+        self.rows, self.per_ecg = rows, per_ecg
+        if per_ecg > 1 and rows is None:
+            raise ValueError("grouping questions by ECG (per_ecg > 1) needs their store rows")
         self._epoch, self._batches = -1, []
         self.per_epoch = max(len(lengths) // batch_size, 1)
+
+    def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        if self.per_ecg > 1:
+            return grouped_batches(self.rows, self.batch_size, self.per_ecg, self.seed, epoch)
+        if self.bucketed:
+            return bucketed_batches(self.lengths, self.batch_size, self.seed, epoch)
+        order = np.random.default_rng([self.seed, epoch, 11]).permutation(len(self.lengths))
+        return [order[i : i + self.batch_size]
+                for i in range(0, len(order) - self.batch_size + 1, self.batch_size)] or [order]
 
     def batch(self, step: int) -> np.ndarray:
         epoch, position = divmod(step, self.per_epoch)
         if epoch != self._epoch:
-            if self.bucketed:
-                self._batches = bucketed_batches(self.lengths, self.batch_size, self.seed, epoch)
-            else:
-                order = np.random.default_rng([self.seed, epoch, 11]).permutation(len(self.lengths))
-                self._batches = [order[i : i + self.batch_size]
-                                 for i in range(0, len(order) - self.batch_size + 1,
-                                                self.batch_size)] or [order]
-            self._epoch = epoch
+            self._batches, self._epoch = self._epoch_batches(epoch), epoch
         return self._batches[position % len(self._batches)]
 
 
 @dataclass
 class Batch:
-    """Tensors of one forward pass (right-padded)."""
+    """Tensors of one forward pass: G shared contexts and B tails (questions) that continue them
+    (both right-padded). Concatenating context_ids[context_index[b]] and tail_ids[b] (real tokens
+    only) gives question b's whole sequence."""
 
-    input_ids: torch.Tensor  # (B, L)
-    attention_mask: torch.Tensor  # (B, L)
-    labels: torch.Tensor  # (B, L), -100 outside the answer
-    prefix_start: torch.Tensor  # (B,), -1 where there is no ECG prefix
+    context_ids: torch.Tensor  # (G, Lc)
+    context_mask: torch.Tensor  # (G, Lc)
+    prefix_start: torch.Tensor  # (G,), -1 where there is no ECG prefix
     signals: torch.Tensor | None  # (U, 12, n) unique ECGs
-    ecg_index: torch.Tensor | None  # (B,) row in `signals`
+    ecg_index: torch.Tensor | None  # (G,) row in `signals`
+    tail_ids: torch.Tensor  # (B, Lt)
+    tail_mask: torch.Tensor  # (B, Lt)
+    labels: torch.Tensor  # (B, Lt), the answer's ids, -100 elsewhere
+    context_index: torch.Tensor  # (B,) row in context_ids
 
     def to(self, device: torch.device) -> Batch:
         move = lambda t: None if t is None else t.to(device)  # noqa: E731
@@ -195,16 +223,37 @@ class Batch:
     def as_kwargs(self) -> dict:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
+    def __len__(self) -> int:
+        return len(self.tail_ids)
 
-def prompt_parts(config: ModelConfig, sample: QASample, options: Sequence[str],
-                 reports: Sequence[str], rng: np.random.Generator | None,
-                 measurements: str | None = None) -> PromptParts:
-    """The switches applied: dynamic prompting draws with `rng` (None: deterministic)."""
+    def unshared(self) -> dict:
+        """The same questions as whole sequences (keyword arguments of `forward_full`)."""
+        input_ids, mask, labels = join_segments(self.context_ids, self.context_mask,
+                                                self.tail_ids, self.tail_mask, self.labels,
+                                                self.context_index)
+        return {"input_ids": input_ids, "attention_mask": mask, "labels": labels,
+                "prefix_start": self.prefix_start[self.context_index], "signals": self.signals,
+                "ecg_index": None if self.ecg_index is None else self.ecg_index[self.context_index]}
+
+
+def question_parts(config: ModelConfig, sample: QASample, options: Sequence[str],
+                   report: str | None, rng: np.random.Generator | None,
+                   measurements: str | None = None) -> PromptParts:
+    """The switches applied to one question; dynamic prompting shuffles options with `rng`
+    (None: canonical order). `report` is the one already drawn for the question's ECG."""
     dynamic = rng if config.dynamic_prompting else None
     shown = shuffled(options, dynamic) if dynamic is not None else list(options)
-    report = pick_report(reports, dynamic) if config.retrieval_active else None
-    return PromptParts(question=sample.question, options=shown, report=report,
+    return PromptParts(question=sample.question, options=shown,
+                       report=report if config.retrieval_active else None,
                        measurements=measurements if config.use_measurements else None)
+
+
+def draw_report(config: ModelConfig, reports: Sequence[str], rng: np.random.Generator | None
+                ) -> str | None:
+    """One of the top-k reports (dynamic prompting, drawn with `rng`) or the top-1 (rng None)."""
+    if not config.retrieval_active:
+        return None
+    return pick_report(reports, rng if config.dynamic_prompting else None)
 
 
 def unique_signals(store: SignalStore, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,18 +264,36 @@ def unique_signals(store: SignalStore, rows: np.ndarray) -> tuple[torch.Tensor, 
 
 def make_batch(data: QASet, indices: np.ndarray, config: ModelConfig, prompts: PromptTokenizer,
                *, seed: int | None, step: int, with_answer: bool = True) -> Batch:
-    """Build one batch. `seed=None`: evaluation prompts (fixed order, top-1 report)."""
-    encoded = []
-    for i in indices:
-        rng = None if seed is None else np.random.default_rng([seed, step, int(i)])
+    """Build one batch. `seed=None`: evaluation prompts (fixed order, top-1 report). Questions
+    about the same ECG share its context, with one report drawn per (step, ECG)."""
+    indices = np.asarray(indices)
+    rows = data.rows[indices]
+    contexts: dict[tuple[int, str], int] = {}
+    context_rows, context_index, tails, labels = [], [], [], []
+    for i, row in zip(indices.tolist(), rows.tolist(), strict=True):
+        rng = None if seed is None else np.random.default_rng([seed, step, i])
+        ecg_rng = None if seed is None else np.random.default_rng([seed, step, row, 1])
         sample = data.samples[i]
-        parts = prompt_parts(config, sample, data.options[i], data.reports[i], rng,
-                             None if data.measurements is None else data.measurements[i])
-        text = user_text(parts, with_ecg=config.use_ecg, with_question=config.use_question)
-        answer = canonical_answer(sample.answer, data.options[i]) if with_answer else None
-        encoded.append(prompts.encode(text, answer))
-    input_ids, mask, labels, starts = collate(encoded, prompts.placeholder_id)
-    signals = index = None
+        parts = question_parts(config, sample, data.options[i],
+                               draw_report(config, data.reports[i], ecg_rng), rng,
+                               None if data.measurements is None else data.measurements[i])
+        text = prompt_text(parts, with_ecg=config.use_ecg, with_question=config.use_question)
+        key = (row if config.use_ecg else -1, text.context)
+        if key not in contexts:
+            contexts[key] = len(contexts)
+            context_rows.append((row, text))
+        context_index.append(contexts[key])
+        tail = prompts.question(text)
+        answer = prompts.answer(canonical_answer(sample.answer, data.options[i])) \
+            if with_answer else []
+        tails.append(tail + answer)
+        labels.append([-100] * len(tail) + answer)
+    encoded = [prompts.context(text) for _, text in context_rows]
+    context_ids, context_mask = pad_right([ids for ids, _ in encoded], prompts.placeholder_id)
+    tail_ids, tail_mask = pad_right(tails, prompts.placeholder_id)
+    padded_labels, _ = pad_right(labels, -100)
+    signals = ecg_index = None
     if config.use_ecg:
-        signals, index = unique_signals(data.store, data.rows[np.asarray(indices)])
-    return Batch(input_ids, mask, labels, starts, signals, index)
+        signals, ecg_index = unique_signals(data.store, np.array([r for r, _ in context_rows]))
+    return Batch(context_ids, context_mask, torch.as_tensor([s for _, s in encoded]), signals,
+                 ecg_index, tail_ids, tail_mask, padded_labels, torch.as_tensor(context_index))
