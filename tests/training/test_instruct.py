@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from qheart.data.store import SignalStore
 from qheart.training.instruct import TrainInputs, instruction_tune
@@ -145,3 +146,36 @@ def test_measurements_switch_puts_the_block_in_prompts_and_answers(qa_world, tmp
     signal = SignalStore(qa_world["bench"] / "store").signals([0])[0]
     answer = model.ask(signal, "Does this ECG show sinus rhythm?", sample_rate=500)
     assert answer.measurements and answer.measurements.startswith("Measured:")
+
+
+def test_prefix_alignment_pulls_the_prefix_towards_report_embeddings(qa_world, tmp_path) -> None:
+    from qheart.training.align import cosine_distance, report_targets
+    from qheart.training.instruct import align_on_training_ecgs, build_model
+    from qheart.training.instruct_data import QASet
+
+    config = tiny_train_config(qa_world["llm"], align_steps=40, align_batch_size=8)
+    data = QASet.load(Benchmark.from_path(qa_world["bench"]), "train")
+    torch.manual_seed(0)
+    model, tokenizer = build_model(config, qa_world["encoder"])
+    rows = np.unique(data.rows)[:16]
+    reports = data.store.metadata["report"].astype(str).to_numpy()[rows].tolist()
+    table = model.causal_lm.get_input_embeddings().weight.detach()
+    _, short = report_targets(tokenizer, table, ["Sinus", ""], config.model.n_prefix)
+    assert short[0, 0] and not short[0, -1] and not short[1].any()  # short reports leave slots
+    targets, mask = report_targets(tokenizer, table, reports, config.model.n_prefix)
+
+    def distance() -> float:
+        with torch.no_grad():
+            return float(cosine_distance(model.eval().prefix(torch.from_numpy(
+                data.store.signals(rows))), targets, mask))
+
+    before = distance()
+    lora_before = {n: p.clone() for n, p in model.named_parameters() if "lora_" in n}
+    result = align_on_training_ecgs(model, tokenizer, data, config, progress=False)
+    assert result.loss_end < result.loss_start and distance() < before - 0.1
+    assert all(torch.equal(p, lora_before[n]) for n, p in model.named_parameters() if "lora_" in n)
+    inputs = TrainInputs(Benchmark.from_path(qa_world["bench"]), qa_world["encoder"],
+                         qa_world["index"])
+    instruction_tune(config, inputs, tmp_path / "m", progress=False)
+    info = json.loads((tmp_path / "m" / "run.json").read_text())
+    assert info["prefix_alignment"]["steps"] == 40

@@ -206,6 +206,21 @@ def train_step_fn(model, local: QHeartModel, optimizer, scheduler, accelerator, 
     return step_fn
 
 
+def align_on_training_ecgs(model: QHeartModel, tokenizer, train: QASet, config: TrainConfig,
+                           *, progress: bool):
+    """The prefix-alignment stage on the distinct training ECGs and their own reports."""
+    from qheart.training.align import align_prefix
+
+    if "report" not in train.store.metadata:
+        raise ValueError(f"{train.store.root}: the store has no `report` column to align the "
+                         "prefix with; use --set align_steps=0")
+    rows = np.unique(train.rows)
+    reports = train.store.metadata["report"].fillna("").astype(str).to_numpy()[rows]
+    return align_prefix(model, lambda pick: train.store.signals(rows[pick]), list(reports),
+                        tokenizer, steps=config.align_steps, batch_size=config.align_batch_size,
+                        lr=config.mapper_lr or config.lr, seed=config.seed, progress=progress)
+
+
 def build_model(config: TrainConfig, encoder_dir: Path | None):
     """(QHeartModel, tokenizer): the LLM from the weights resolver, the pre-trained encoder."""
     encoder = ECGEncoder.from_pretrained(encoder_dir) if encoder_dir is not None else None
@@ -249,6 +264,12 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
 
     model, tokenizer = build_model(config, inputs.encoder_dir)
     prompts = PromptTokenizer(tokenizer, config.model.n_prefix)
+    if config.align_steps and config.model.use_ecg and not resume:
+        # Every process runs the same seeded stage, so all start tuning from the same weights;
+        # a resumed run restores them from its checkpoint instead.
+        aligned = align_on_training_ecgs(model, tokenizer, train, config, progress=progress and main)
+        if main:
+            update_run_info(out, prefix_alignment=aligned.__dict__)
     optimizer = optimizer_for(model, config)
     max_steps = config.steps_for(len(train))
     scheduler, schedule = warmup_cosine(optimizer, max_steps, config.warmup_fraction)

@@ -42,6 +42,12 @@ class TrainConfig(Config):
     val_exact_match: bool = False
     """Also rank-decode the validation questions at every evaluation (exact match per question
     type in the history): a learning curve, at ~5 forward passes per question."""
+    align_steps: int = 0
+    """Prefix-alignment steps before instruction tuning (0: none; training/align.py): the
+    prefix regressed onto the LLM's embeddings of the ECG's own report, no LLM pass. Not in the
+    paper; a CPU lever."""
+    align_batch_size: int = 32
+    """ECGs per prefix-alignment step."""
     checkpoint_every: int = 200
     log_every: int = 10
     seed: int = 0
@@ -61,6 +67,8 @@ class TrainConfig(Config):
             raise ValueError("max_steps must be ≥ 0")
         if not 1 <= self.questions_per_ecg <= self.batch_size:
             raise ValueError("questions_per_ecg must be between 1 and batch_size")
+        if self.align_steps < 0 or self.align_batch_size < 1:
+            raise ValueError("align_steps must be ≥ 0 and align_batch_size ≥ 1")
         for name in ("eval_every", "checkpoint_every", "log_every", "val_questions"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1")

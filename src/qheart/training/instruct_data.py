@@ -156,19 +156,28 @@ def bucketed_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def grouped_batches(rows: np.ndarray, batch_size: int, per_ecg: int, seed: int, epoch: int
-                    ) -> list[np.ndarray]:
-    """One epoch of batches in which questions come `per_ecg` at a time from the same ECG:
-    each ECG's questions shuffled and cut into groups, the groups shuffled, then sliced into
-    batches. Depends only on (rows, batch_size, per_ecg, seed, epoch)."""
+def grouped_batches(rows: np.ndarray, lengths: np.ndarray, batch_size: int, per_ecg: int,
+                    seed: int, epoch: int, bucket: int = 50) -> list[np.ndarray]:
+    """One epoch of batches in which questions come `per_ecg` at a time from the same ECG.
+    Each ECG's questions are shuffled, ordered by length and cut into groups (so a group's
+    tails pad little); the groups are shuffled, sorted by length within windows of `bucket`
+    batches, sliced into batches, and the batches shuffled. Depends only on the arguments."""
     rng = np.random.default_rng([seed, epoch, 13])
     groups = []
     for row in np.unique(rows):
         mine = rng.permutation(np.flatnonzero(rows == row))
+        mine = mine[np.argsort(lengths[mine], kind="stable")]
         groups += [mine[i : i + per_ecg] for i in range(0, len(mine), per_ecg)]
-    order = np.concatenate([groups[i] for i in rng.permutation(len(groups))])
+    groups = [groups[i] for i in rng.permutation(len(groups))]
+    window = max(bucket * batch_size // per_ecg, 1)
+    ordered = []
+    for start in range(0, len(groups), window):
+        part = groups[start : start + window]
+        ordered += [part[i] for i in np.argsort([lengths[g].mean() for g in part], kind="stable")]
+    order = np.concatenate(ordered)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    return [b for b in batches if len(b) == batch_size] or batches
+    batches = [b for b in batches if len(b) == batch_size] or batches
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 class BatchPlan:
@@ -186,7 +195,8 @@ class BatchPlan:
 
     def _epoch_batches(self, epoch: int) -> list[np.ndarray]:
         if self.per_ecg > 1:
-            return grouped_batches(self.rows, self.batch_size, self.per_ecg, self.seed, epoch)
+            return grouped_batches(self.rows, self.lengths, self.batch_size, self.per_ecg,
+                                   self.seed, epoch)
         if self.bucketed:
             return bucketed_batches(self.lengths, self.batch_size, self.seed, epoch)
         order = np.random.default_rng([self.seed, epoch, 11]).permutation(len(self.lengths))
