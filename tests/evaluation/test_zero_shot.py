@@ -142,3 +142,138 @@ def test_evaluate_end_to_end_with_a_saved_checkpoint(tmp_path) -> None:
     strict = evaluate(encoder, head, text_encode, store, build_label_set("synthetic", store),
                       min_positives=40)
     assert np.isnan(strict.zero_shot_macro_auc) and "sinus rhythm" in strict.notes[0]
+
+
+# ----------------------------------------------------------------------------- prompt ensembles
+
+SCP_TABLE = pd.DataFrame(
+    {"description": ["normal ECG", "complete left bundle branch block",
+                     "complete right bundle branch block", "left anterior fascicular block",
+                     "inferior myocardial infarction", "right ventricular hypertrophy",
+                     "sinus rhythm"],
+     "diagnostic": [1, 1, 1, 1, 1, 1, None], "form": [None] * 7,
+     "rhythm": [None] * 6 + [1],
+     "diagnostic_class": ["NORM", "CD", "CD", "CD", "MI", "HYP", None],
+     "diagnostic_subclass": ["NORM", "CLBBB", "CRBBB", "LAFB/LPFB", "IMI", "RVH", None]},
+    index=pd.Index(["NORM", "CLBBB", "CRBBB", "LAFB", "IMI", "RVH", "SR"]))
+
+
+def test_ptbxl_super_ensemble_is_the_members_report_statements(tmp_path) -> None:
+    from qheart.data.store import SignalStore
+
+    SCP_TABLE.to_csv(tmp_path / "scp.csv")
+    codes = ["{'NORM': 100.0, 'SR': 0.0}", "{'CLBBB': 100.0, 'SR': 0.0}",
+             "{'IMI': 100.0, 'RVH': 50.0}", "{'LAFB': 100.0, 'SR': 0.0}"]
+    rows = pd.DataFrame({"ecg_id": range(4), "patient_id": range(4), "report": "",
+                         "scp_codes": codes, "strat_fold": [10] * 4})
+    write_store(tmp_path / "p", rows)
+    labels = build_label_set("ptbxl-super", SignalStore(tmp_path / "p"),
+                             scp_statements=tmp_path / "scp.csv", all_rows=True)
+    ensemble = dict(zip(labels.classes, labels.ensemble(), strict=True))
+    # CD: its statements as reports word them, not the class name; LAFB has no report wording.
+    assert ensemble["CD"] == ["left bundle branch block", "right bundle branch block"]
+    assert "inferior infarct - acute" in ensemble["MI"] and len(ensemble["MI"]) == 3
+    # NORM is "normal ecg" alone: sinus rhythm is stated by abnormal reports too.
+    assert ensemble["NORM"] == ["normal ecg"]
+    # No member worded by the reports: the codes' own descriptions.
+    assert ensemble["HYP"] == ["right ventricular hypertrophy"]
+    # The single prompts of before stay available.
+    assert labels.prompts[labels.classes.index("CD")] == "conduction disturbance"
+
+
+def test_synthetic_superclasses_from_findings_and_report(tmp_path) -> None:
+    from qheart.data.store import SignalStore
+
+    findings = [["sinus rhythm"], ["sinus rhythm", "complete left bundle branch block"],
+                ["atrial fibrillation", "myocardial infarction in inferior leads"]]
+    reports = ["Sinus rhythm. Normal ECG.", "Sinus rhythm. Left bundle branch block. Abnormal ECG.",
+               "Atrial fibrillation. Inferior infarct - acute. Abnormal ECG."]
+    rows = pd.DataFrame({"ecg_id": range(3), "patient_id": range(3), "report": reports,
+                         "findings": [json.dumps(f) for f in findings],
+                         "split": ["valid", "valid", "test"]})
+    write_store(tmp_path / "s", rows)
+    labels = build_label_set("synthetic-super", SignalStore(tmp_path / "s"), split="valid")
+    assert labels.classes == ["CD", "MI", "NORM"] and labels.rows.tolist() == [0, 1]
+    assert labels.labels.tolist() == [[False, False, True], [True, False, False]]
+    ensemble = dict(zip(labels.classes, labels.ensemble(), strict=True))
+    assert "left bundle branch block" in ensemble["CD"] and "1st degree a-v block" in ensemble["CD"]
+    assert ensemble["NORM"] == ["normal ecg"]
+    findings_set = build_label_set("synthetic", SignalStore(tmp_path / "s"), all_rows=True)
+    members = dict(zip(findings_set.classes, findings_set.ensemble(), strict=True))
+    assert members["complete left bundle branch block"] == ["left bundle branch block"]
+
+
+def test_finding_wordings_are_what_the_reports_print() -> None:
+    """The ensembles quote reports.report_lines: a wording drifting from it fails here."""
+    from types import SimpleNamespace
+
+    from qheart.data.synth import findings as F
+    from qheart.data.synth.reports import report_lines
+    from qheart.evaluation.class_prompts import FINDING_STATEMENTS, normalise
+
+    inferior = F.MI_TERRITORY_LEADS["inferior"]
+    plan = F.Plan(rhythm=F.SINUS_BRADYCARDIA, conduction=F.RBBB, mi_territory="inferior",
+                  mi_stage="old", noise={F.BASELINE_DRIFT: inferior})
+    scp = [F.SINUS_BRADYCARDIA, F.FIRST_DEGREE_AVB, F.RBBB, F.LVH, F.LOW_VOLTAGE, F.LONG_QT,
+           F.VPC, F.APC, F.mi_statement("inferior")]
+    lead_findings = {f: inferior for f in F.LEAD_FORMS}
+    truth = SimpleNamespace(plan=plan, scp=scp, feature_ranges={},
+                            labels=SimpleNamespace(axis=F.AXIS_LEFT, lead_findings=lead_findings))
+    printed = {normalise(line) for line in report_lines(truth)}
+    for finding in [*scp, F.AXIS_LEFT, *F.LEAD_FORMS, F.BASELINE_DRIFT, F.STAGES["old"]]:
+        members = {normalise(s) for s in FINDING_STATEMENTS[finding]}
+        assert members & printed, finding
+
+
+def test_ensemble_scores_follow_the_members() -> None:
+    from qheart.evaluation.zero_shot import ensemble_scores
+
+    members = np.eye(4, dtype=np.float32)  # class 0: members e0, e1; class 1: members e2, e3
+    owner = np.array([0, 0, 1, 1])
+    ecg = np.array([[1.0, 0, 0, 0], [0, 0, 0.6, 0.8]], dtype=np.float32)
+    mean = ensemble_scores(ecg, members, owner, 2, "mean")
+    np.testing.assert_allclose(mean, [[2 ** -0.5, 0], [0, 1.4 * 2 ** -0.5]], atol=1e-6)
+    np.testing.assert_allclose(ensemble_scores(ecg, members, owner, 2, "max"),
+                               [[1, 0], [0, 0.8]], atol=1e-6)
+    with pytest.raises(ValueError, match="combination"):
+        ensemble_scores(ecg, members, owner, 2, "median")
+
+
+def test_a_class_whose_members_match_the_ecgs_scores_higher(tmp_path) -> None:
+    """ECG embeddings near "left bundle branch block": CD (whose member it is) separates them
+    perfectly by its ensemble, while its class name — unrelated text here — does not."""
+    from qheart.data.store import SignalStore
+    from qheart.evaluation.zero_shot import class_scores
+
+    SCP_TABLE.to_csv(tmp_path / "scp.csv")
+    codes = ["{'CLBBB': 100.0}"] * 10 + ["{'IMI': 100.0}"] * 10
+    rows = pd.DataFrame({"ecg_id": range(20), "patient_id": range(20), "report": "",
+                         "scp_codes": codes, "strat_fold": [10] * 20})
+    write_store(tmp_path / "p", rows)
+    labels = build_label_set("ptbxl-super", SignalStore(tmp_path / "p"),
+                             scp_statements=tmp_path / "scp.csv", all_rows=True)
+    vectors: dict[str, torch.Tensor] = {}
+    gen = torch.Generator().manual_seed(0)
+
+    def text_encode(texts: list[str]) -> torch.Tensor:  # a fixed random unit vector per text
+        for t in texts:
+            vectors.setdefault(t, torch.nn.functional.normalize(torch.randn(32, generator=gen), dim=0))
+        return torch.stack([vectors[t] for t in texts])
+
+    head = TextHead(32, 32)
+    with torch.no_grad():
+        head.proj.weight.copy_(torch.eye(32))
+        head.proj.bias.zero_()
+    lbbb = text_encode(["left bundle branch block"])[0].numpy()
+    rng = np.random.default_rng(0)
+    cd_rows = labels.labels[:, labels.classes.index("CD")]
+    z = rng.normal(scale=0.1, size=(20, 32)) + np.where(cd_rows[:, None], lbbb, 0.0)
+    z = (z / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float32)
+    cd = labels.classes.index("CD")
+    for prompting in ("mean", "max"):
+        scores = class_scores(z, labels, head, text_encode, prompting)
+        assert roc_auc(cd_rows, scores[:, cd]) == 1.0, prompting
+    single = class_scores(z, labels, head, text_encode, "single")
+    assert roc_auc(cd_rows, single[:, cd]) < 0.9
+    with pytest.raises(ValueError, match="prompting"):
+        class_scores(z, labels, head, text_encode, "best")

@@ -57,8 +57,9 @@ def zero_shot(
     encoder: Annotated[Path, typer.Option(help="A `qheart pretrain` output folder (or an encoder/ "
                                                "folder beside text_head.safetensors).")],
     data: Annotated[Path, typer.Option(help="A signal store, or a benchmark folder with store/.")],
-    labels: Annotated[str, typer.Option(help="synthetic | ptbxl-super | ptbxl-sub | ptbxl-form | "
-                                             "ptbxl-rhythm | ptbxl-all | code")] = "synthetic",
+    labels: Annotated[str, typer.Option(help="synthetic | synthetic-super | ptbxl-super | "
+                                             "ptbxl-sub | ptbxl-form | ptbxl-rhythm | ptbxl-all | "
+                                             "code")] = "synthetic",
     scp_statements: Annotated[Path | None, typer.Option(
         help="PTB-XL's scp_statements.csv (needed for ptbxl-* label sets).")] = None,
     all_rows: Annotated[bool, typer.Option(
@@ -67,6 +68,9 @@ def zero_shot(
     min_positives: Annotated[int, typer.Option(
         help="Leave classes with fewer positives out of the macro AUC.")] = 1,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+    prompts: Annotated[str, typer.Option(
+        help="mean | max: each class as its report statements (mean embedding / best member); "
+             "single: one class-name prompt (the old behaviour).")] = "mean",
 ) -> None:
     """Zero-shot (ECG–class-prompt similarity) and linear-probe macro AUC of an encoder."""
     from rich.console import Console
@@ -75,7 +79,8 @@ def zero_shot(
     from qheart.evaluation.zero_shot import run_zero_shot
 
     result = run_zero_shot(encoder, data, labels, scp_statements=scp_statements,
-                           all_rows=all_rows, probe=probe, min_positives=min_positives)
+                           all_rows=all_rows, probe=probe, min_positives=min_positives,
+                           prompting=prompts)
     table = Table(title=f"{result.label_set}: {result.n_ecgs} ECGs")
     for column in ("class", "positives", "zero-shot AUC", "probe AUC"):
         table.add_column(column)

@@ -4,6 +4,12 @@ One code path for every label set: a `LabelSet` (store rows × classes, a prompt
 the probe is fitted) is built from the synthetic benchmark's `findings`, from PTB-XL's scp_codes
 (super/sub/form/rhythm via scp_statements.csv, test fold 10) or from CODE's label columns; then
 `evaluate` embeds the ECGs once and scores both ways.
+
+Zero-shot prompting (`PROMPTINGS`): "single" scores each class by its one name-like prompt
+("conduction disturbance"); "mean" (default) and "max" by its member statements as the reports
+word them (qheart.evaluation.class_prompts), combined as the mean of their unit embeddings or the
+best member's similarity. A class name rarely resembles the statements reports make, so "single"
+can land below chance on classes the encoder separates well.
 """
 
 from __future__ import annotations
@@ -23,11 +29,14 @@ from qheart.data.store import SignalStore
 from qheart.models.encoder import ECGEncoder
 from qheart.models.text_encoder import TextEncoder, TextHead
 
-LABEL_SETS = ("synthetic", "ptbxl-super", "ptbxl-sub", "ptbxl-form", "ptbxl-rhythm", "ptbxl-all",
+LABEL_SETS = ("synthetic", "synthetic-super", "ptbxl-super", "ptbxl-sub", "ptbxl-form", "ptbxl-rhythm", "ptbxl-all",
               "code")
 PTBXL_TEST_FOLD = 10
 PTBXL_VALID_FOLD = 9
 CV_FOLDS = 5
+PROMPTINGS = ("mean", "max", "single")
+"""Zero-shot prompting: member-statement ensemble (mean embedding / max similarity) or the
+single class prompt of before."""
 
 PTBXL_SUPER_PROMPTS = {
     "NORM": "normal ecg", "MI": "myocardial infarction", "STTC": "st/t change",
@@ -69,6 +78,13 @@ class LabelSet:
     """(len(probe_rows), n_classes) bool."""
     notes: list[str] = field(default_factory=list)
     """What was dropped or decided while building the set (printed with the results)."""
+    members: list[list[str]] | None = None
+    """Per class, the report statements that describe it (prompt ensemble); None: `prompts`."""
+
+    def ensemble(self) -> list[list[str]]:
+        """Member texts per class; a class without members is its own single prompt."""
+        members = self.members or [[] for _ in self.classes]
+        return [list(m) or [p] for m, p in zip(members, self.prompts, strict=True)]
 
 
 def _multi_hot(per_row: Sequence[Sequence[str]], classes: list[str]) -> np.ndarray:
@@ -85,19 +101,41 @@ def _split_rows(meta: pd.DataFrame, column: str, values: set) -> np.ndarray:
     return np.flatnonzero(meta[column].isin(values).to_numpy())
 
 
-def synthetic_label_set(store: SignalStore, *, all_rows: bool = False) -> LabelSet:
-    """Findings of the synthetic benchmark (JSON lists, ECG-QA vocabulary): test split scored,
-    probe fitted on the train split; the finding text is its own prompt."""
+def synthetic_label_set(store: SignalStore, *, all_rows: bool = False, split: str = "test",
+                        superclasses: bool = False) -> LabelSet:
+    """Findings of the synthetic benchmark (JSON lists, ECG-QA vocabulary): `split` (test; valid
+    to choose things on) scored, probe fitted on the train split; the finding text is its single
+    prompt, its report statements its ensemble. `superclasses`: PTB-XL's superclasses instead —
+    CD/HYP/MI/STTC by findings.SUPERCLASS, NORM where the report concludes "Normal ECG"."""
+    from qheart.data.synth.findings import SUPERCLASS as F_SUPER
+    from qheart.evaluation import class_prompts as cp
+
     meta = store.metadata
     if "findings" not in meta.columns:
         raise ValueError(f"{store.root}: no `findings` column (not a synthetic benchmark store)")
     findings = [json.loads(v) if isinstance(v, str) and v else [] for v in meta["findings"]]
+    name = "synthetic"
+    if superclasses:
+        name = "synthetic-super"
+        normal = [cp.normalise(cp.NORMAL_ECG) in {cp.normalise(s) for s in str(r).split(".")}
+                  for r in meta["report"].fillna("")]
+        findings = [sorted({cp.SYNTHETIC_SUPERCLASSES[F_SUPER[f]] for f in row if f in F_SUPER}
+                           | ({cp.SYNTHETIC_NORMAL} if norm else set()))
+                    for row, norm in zip(findings, normal, strict=True)]
+        statements = cp.synthetic_superclass_statements()
+        prompt_of = {code: name for name, code in cp.SYNTHETIC_SUPERCLASSES.items()}
+        prompt_of[cp.SYNTHETIC_NORMAL] = PTBXL_SUPER_PROMPTS["NORM"]
+    else:
+        statements, prompt_of = cp.FINDING_STATEMENTS, {}
     classes = sorted({f for row in findings for f in row})
+    prompts = [prompt_of.get(c, c) for c in classes]
+    members = [[cp.normalise(s) for s in statements.get(c, [])] for c in classes]
     labels = _multi_hot(findings, classes)
     if all_rows or "split" not in meta.columns:
-        return LabelSet("synthetic", classes, list(classes), np.arange(len(meta)), labels)
-    test, train = _split_rows(meta, "split", {"test"}), _split_rows(meta, "split", {"train"})
-    return LabelSet("synthetic", classes, list(classes), test, labels[test], train, labels[train])
+        return LabelSet(name, classes, prompts, np.arange(len(meta)), labels, members=members)
+    rows, train = _split_rows(meta, "split", {split}), _split_rows(meta, "split", {"train"})
+    return LabelSet(name, classes, prompts, rows, labels[rows], train, labels[train],
+                    members=members)
 
 
 def ptbxl_label_set(store: SignalStore, scp_statements: str | Path, group: str, *,
@@ -127,17 +165,28 @@ def ptbxl_label_set(store: SignalStore, scp_statements: str | Path, group: str, 
                for t in meta["scp_codes"]]
     classes = sorted({c for row in per_row for c in row})
     prompts = [_ptbxl_prompt(c, group, table) for c in classes]
+    members = [_ptbxl_members(c, mapping, table) for c in classes]
     labels = _multi_hot(per_row, classes)
     name = f"ptbxl-{group}"
     if all_rows:
-        return LabelSet(name, classes, prompts, np.arange(len(meta)), labels)
+        return LabelSet(name, classes, prompts, np.arange(len(meta)), labels, members=members)
     folds = meta["strat_fold"].astype("Int64")
     test = np.flatnonzero((folds == PTBXL_TEST_FOLD).fillna(False).to_numpy())
     train = np.flatnonzero((folds < PTBXL_VALID_FOLD).fillna(False).to_numpy())
     if not len(test):
         raise ValueError(f"{store.root}: no strat_fold {PTBXL_TEST_FOLD} rows (use all_rows)")
     probe = (train, labels[train]) if len(train) else (None, None)
-    return LabelSet(name, classes, prompts, test, labels[test], *probe)
+    return LabelSet(name, classes, prompts, test, labels[test], *probe, members=members)
+
+
+def _ptbxl_members(label: str, mapping: dict[str, str], table: pd.DataFrame) -> list[str]:
+    """The label's member statements (all codes mapped to it) as the reports word them; the
+    codes' own descriptions where the reports word none of them."""
+    from qheart.evaluation.class_prompts import ensemble_members
+
+    codes = sorted(code for code, target in mapping.items() if target == label)
+    fallback = [str(table.loc[c, "description"]) for c in codes if c in table.index]
+    return ensemble_members(codes, fallback)
 
 
 def _ptbxl_prompt(label: str, group: str, table: pd.DataFrame) -> str:
@@ -157,16 +206,20 @@ def code_label_set(store: SignalStore) -> LabelSet:
     classes = [c for c in CODE_PROMPTS if c in meta.columns]
     if not classes:
         raise ValueError(f"{store.root}: none of the CODE label columns {list(CODE_PROMPTS)}")
+    from qheart.evaluation.class_prompts import CODE_TEST_STATEMENTS, ensemble_members
+
     labels = meta[classes].fillna(0).astype(int).to_numpy().astype(bool)
+    members = [ensemble_members([CODE_TEST_STATEMENTS[c]], [CODE_PROMPTS[c]]) for c in classes]
     return LabelSet("code", classes, [CODE_PROMPTS[c] for c in classes], np.arange(len(meta)),
-                    labels)
+                    labels, members=members)
 
 
 def build_label_set(name: str, store: SignalStore, *, scp_statements: str | Path | None = None,
-                    all_rows: bool = False) -> LabelSet:
-    """Dispatch on the label-set name (one of LABEL_SETS)."""
-    if name == "synthetic":
-        return synthetic_label_set(store, all_rows=all_rows)
+                    all_rows: bool = False, split: str = "test") -> LabelSet:
+    """Dispatch on the label-set name (one of LABEL_SETS); `split` picks the synthetic rows."""
+    if name in ("synthetic", "synthetic-super"):
+        return synthetic_label_set(store, all_rows=all_rows, split=split,
+                                   superclasses=name == "synthetic-super")
     if name.startswith("ptbxl-"):
         if scp_statements is None:
             raise ValueError("PTB-XL label sets need scp_statements.csv (--scp-statements)")
@@ -208,6 +261,44 @@ def zero_shot_scores(ecg_embeddings: np.ndarray, prompt_embeddings: np.ndarray) 
     """Cosine similarity (N, C) between unit ECG embeddings and projected class prompts."""
     prompts = F.normalize(torch.as_tensor(prompt_embeddings, dtype=torch.float32), dim=-1)
     return (torch.as_tensor(ecg_embeddings, dtype=torch.float32) @ prompts.T).numpy()
+
+
+def ensemble_scores(ecg_embeddings: np.ndarray, member_embeddings: np.ndarray,
+                    owner: np.ndarray, n_classes: int, how: str = "mean") -> np.ndarray:
+    """(N, C) class scores from (M, d) projected member prompts, `owner[m]` = class of member m.
+    "mean": cosine to the mean of the members' unit embeddings (CLIP prompt ensembling);
+    "max": the best member's cosine (a class matches when any of its statements does)."""
+    members = F.normalize(torch.as_tensor(member_embeddings, dtype=torch.float32), dim=-1)
+    owner_t = torch.as_tensor(owner, dtype=torch.long)
+    z = torch.as_tensor(ecg_embeddings, dtype=torch.float32)
+    if how == "mean":
+        centroid = torch.zeros(n_classes, members.shape[1]).index_add_(0, owner_t, members)
+        return (z @ F.normalize(centroid, dim=-1).T).numpy()
+    if how == "max":
+        sims = z @ members.T  # (N, M)
+        out = torch.full((len(z), n_classes), -torch.inf)
+        out = out.scatter_reduce(1, owner_t.expand(len(z), -1), sims, reduce="amax")
+        return out.numpy()
+    raise ValueError(f"unknown ensemble combination {how!r}; known: mean, max")
+
+
+def class_scores(z: np.ndarray, label_set: LabelSet, text_head: TextHead,
+                 text_encode: Callable[[list[str]], torch.Tensor], prompting: str = "mean"
+                 ) -> np.ndarray:
+    """(N, C) zero-shot scores of unit ECG embeddings `z` under one of PROMPTINGS."""
+    if prompting not in PROMPTINGS:
+        raise ValueError(f"unknown prompting {prompting!r}; known: {list(PROMPTINGS)}")
+    if prompting == "single":
+        texts, owner = label_set.prompts, np.arange(len(label_set.classes))
+    else:
+        ensemble = label_set.ensemble()
+        texts = [t for members in ensemble for t in members]
+        owner = np.repeat(np.arange(len(ensemble)), [len(m) for m in ensemble])
+    with torch.no_grad():
+        projected = text_head(text_encode(list(texts)).float()).numpy()  # (M, d)
+    if prompting == "single":
+        return zero_shot_scores(z, projected)
+    return ensemble_scores(z, projected, owner, len(label_set.classes), prompting)
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, max_iter: int = 200
@@ -288,10 +379,11 @@ class ZeroShotResult:
 def evaluate(encoder: ECGEncoder, text_head: TextHead | None,
              text_encode: Callable[[list[str]], torch.Tensor] | None, store: SignalStore,
              label_set: LabelSet, *, probe: bool = True, min_positives: int = 1,
-             batch_size: int = 64, progress: bool = False) -> ZeroShotResult:
-    """Embed the label set's ECGs, then zero-shot (needs a text head and text encoder) and probe.
-    Classes with fewer than `min_positives` positives among the scored ECGs get NaN AUCs and are
-    left out of the macro averages (too few to measure anything)."""
+             batch_size: int = 64, progress: bool = False,
+             prompting: str = "mean") -> ZeroShotResult:
+    """Embed the label set's ECGs, then zero-shot (needs a text head and text encoder; `prompting`
+    one of PROMPTINGS) and probe. Classes with fewer than `min_positives` positives among the
+    scored ECGs get NaN AUCs and are left out of the macro averages (too few to measure)."""
     notes = list(label_set.notes)
     n_positive = label_set.labels.sum(0)
     rare = n_positive < min_positives
@@ -302,9 +394,10 @@ def evaluate(encoder: ECGEncoder, text_head: TextHead | None,
     z = embed(label_set.rows)  # (N, d) unit norm
     zero_shot = [float("nan")] * len(label_set.classes)
     if text_head is not None and text_encode is not None:
-        with torch.no_grad():
-            prompts = text_head(text_encode(label_set.prompts).float()).numpy()  # (C, d)
-        zero_shot = per_class_auc(label_set.labels, zero_shot_scores(z, prompts)).tolist()
+        scores = class_scores(z, label_set, text_head, text_encode, prompting)
+        zero_shot = per_class_auc(label_set.labels, scores).tolist()
+        notes.append(f"zero-shot prompts: {prompting}" + (
+            "" if prompting == "single" else " over each class's report statements"))
     else:
         notes.append("no text head: zero-shot AUC not computed (probe only)")
     probe_auc, how = None, "none"
@@ -356,17 +449,17 @@ def load_checkpoint(path: str | Path) -> tuple[ECGEncoder, TextHead | None, str 
 
 def run_zero_shot(checkpoint: str | Path, data: str | Path, label_set_name: str = "synthetic", *,
                   scp_statements: str | Path | None = None, all_rows: bool = False,
-                  probe: bool = True, min_positives: int = 1,
-                  progress: bool = True) -> ZeroShotResult:
+                  probe: bool = True, min_positives: int = 1, progress: bool = True,
+                  prompting: str = "mean", split: str = "test") -> ZeroShotResult:
     """What `qheart zero-shot` does: load, pick the store inside `data`, build labels, score."""
     encoder, head, text_encoder = load_checkpoint(checkpoint)
     data = Path(data)
     store = SignalStore(data / "store" if (data / "store" / "store.json").is_file() else data)
     label_set = build_label_set(label_set_name, store, scp_statements=scp_statements,
-                                all_rows=all_rows)
+                                all_rows=all_rows, split=split)
     text_encode = None
     if head is not None and text_encoder is not None:
         text_model = TextEncoder(text_encoder)
         text_encode = text_model.encode
     return evaluate(encoder, head, text_encode, store, label_set, probe=probe,
-                    min_positives=min_positives, progress=progress)
+                    min_positives=min_positives, progress=progress, prompting=prompting)
