@@ -18,8 +18,10 @@ SYSTEMS: dict[str, list[str]] = {
     "no-positional-skip": ["model.positional_skip=false"],
     "frozen-llm": ["model.freeze_llm=true"],
     "frozen-encoder": ["model.freeze_encoder=true"],
+    "measurements": ["model.use_measurements=true"],
 }
-"""Table 3/4's systems as `--set` overrides of the same preset (one config field each)."""
+"""Table 3/4's systems as `--set` overrides of the same preset (one config field each), and
+`measurements` (beyond the paper: ECG measurements in the prompt)."""
 
 
 def _print_em(console, title: str, em) -> None:
