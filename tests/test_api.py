@@ -80,3 +80,14 @@ def test_an_array_without_its_rate_is_a_typed_error() -> None:
 
     with pytest.raises(SampleRateError, match="array: an array needs its sample_rate"):
         QHeart.load_ecg(np.zeros((12, 5000), np.float32))
+
+
+def test_ask_with_options_answers_a_question_no_template_resembles(qheart) -> None:
+    from qheart.data.options import OptionsError
+
+    ecg = (np.zeros((12, 5000)) + np.sin(np.linspace(0, 60, 5000))).astype(np.float32)
+    odd = "Zebra quantum lighthouse?"
+    with pytest.raises(OptionsError, match="pass the options"):
+        qheart.ask(ecg, odd, sample_rate=500)
+    answer = qheart.ask(ecg, odd, sample_rate=500, options=["alpha", "beta"])
+    assert answer.answer[0] in ("alpha", "beta") and answer.options == ["alpha", "beta"]

@@ -140,7 +140,12 @@ class QHeart:
                  sample_rate: float | None = None, decode: str = "rank",
                  options: list[list[str]] | None = None) -> list[Answer]:
         """Answer a batch: one encoder pass, one retrieval search and one batched LLM pass."""
-        from qheart.models.question_kinds import resolve_question
+        from qheart.data.options import OptionsError
+        from qheart.models.question_kinds import (
+            ResolvedQuestion,
+            question_type_of,
+            resolve_question,
+        )
 
         if len(ecgs) != len(questions):
             raise ValueError(f"{len(ecgs)} ECGs but {len(questions)} questions")
@@ -151,14 +156,26 @@ class QHeart:
         for i, question in enumerate(questions):
             if not question or not question.strip():
                 raise ValueError("the question is empty")
-            r = resolve_question(question, self.catalogue)
-            if options is not None and options[i]:
-                r = type(r)(r.question_type, list(options[i]), r.template_id,
+            given = list(options[i]) if options is not None and options[i] else None
+            try:
+                r = resolve_question(question, self.catalogue)
+            except OptionsError:
+                if given is None:
+                    raise
+                # The caller's options answer the question anyway; its type decides how many
+                # options rank decoding may return.
+                r = ResolvedQuestion(question_type_of(question, self._template_options()),
+                                     given, None, [])
+            if given is not None:
+                r = type(r)(r.question_type, given, r.template_id,
                             ["options given by the caller"])
             resolved.append(r)
         with self._lock:
             reports = self.retrieve(signals)
             return self.answer_resolved(signals, questions, resolved, reports, decode)
+
+    def _template_options(self) -> dict[int, list[str]]:
+        return {int(k): v for k, v in self.catalogue.get("template_options", {}).items()}
 
     def retrieve(self, signals: np.ndarray) -> list[list[RetrievedReportView]]:
         if self.retriever is None or self.retrieval_embed is None:
