@@ -143,6 +143,7 @@ class QHeart:
         from qheart.data.options import OptionsError
         from qheart.models.question_kinds import (
             ResolvedQuestion,
+            catalogue_template_options,
             question_type_of,
             resolve_question,
         )
@@ -164,8 +165,8 @@ class QHeart:
                     raise
                 # The caller's options answer the question anyway; its type decides how many
                 # options rank decoding may return.
-                r = ResolvedQuestion(question_type_of(question, self._template_options()),
-                                     given, None, [])
+                kind = question_type_of(question, catalogue_template_options(self.catalogue))
+                r = ResolvedQuestion(kind, given, None, [])
             if given is not None:
                 r = type(r)(r.question_type, given, r.template_id,
                             ["options given by the caller"])
@@ -173,9 +174,6 @@ class QHeart:
         with self._lock:
             reports = self.retrieve(signals)
             return self.answer_resolved(signals, questions, resolved, reports, decode)
-
-    def _template_options(self) -> dict[int, list[str]]:
-        return {int(k): v for k, v in self.catalogue.get("template_options", {}).items()}
 
     def retrieve(self, signals: np.ndarray) -> list[list[RetrievedReportView]]:
         if self.retriever is None or self.retrieval_embed is None:

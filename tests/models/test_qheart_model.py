@@ -71,7 +71,6 @@ def test_answer_only_logits_give_the_full_vocabulary_loss() -> None:
 def _shared_batch(qa_world, *, use_ecg: bool = True, per_ecg: int = 3):
     """A real training batch (tiny tokenizer and LLM) with questions sharing ECG contexts."""
     from qheart.models.prompts import PromptTokenizer
-    from qheart.retrieval.precompute import RetrievedReports  # noqa: F401  (cache type)
     from qheart.training.instruct import TrainInputs, build_model, retrieval_cache
     from qheart.training.instruct_data import BatchPlan, Benchmark, QASet, make_batch
     from tests.qa_fixtures import tiny_train_config

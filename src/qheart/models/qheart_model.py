@@ -295,11 +295,7 @@ class QHeartModel(nn.Module):
         """(B,) summed log-probability of each tail's real tokens after its context (option
         ranking: a context is a whole prompt, a tail one option)."""
         hidden = self.continue_context(context, context_index, tail_ids, tail_mask)
-        where = tail_mask.bool()
-        logp = F.log_softmax(self.causal_lm.lm_head(hidden[where]).float(), dim=-1)
-        token_lp = logp.gather(1, tail_ids[where][:, None]).squeeze(1)  # (N,)
-        rows = torch.nonzero(where)[:, 0]
-        return torch.zeros(len(tail_ids), device=token_lp.device).index_add_(0, rows, token_lp)
+        return self._summed_logprobs(hidden, tail_ids, tail_mask.bool())
 
     @torch.no_grad()
     def sequence_logprobs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -310,11 +306,15 @@ class QHeartModel(nn.Module):
         embeds = self.input_embeddings(input_ids, prefix_start, signals, ecg_index)
         hidden = self.hidden_states(embeds, attention_mask)[:, :-1]
         targets = labels[:, 1:]
-        where = targets != -100
+        return self._summed_logprobs(hidden, targets, targets != -100)
+
+    def _summed_logprobs(self, hidden: torch.Tensor, targets: torch.Tensor,
+                         where: torch.Tensor) -> torch.Tensor:
+        """(B,) sum over the positions `where` of log p(target | hidden), LM head there only."""
         logp = F.log_softmax(self.causal_lm.lm_head(hidden[where]).float(), dim=-1)
         token_lp = logp.gather(1, targets[where][:, None]).squeeze(1)  # (N,)
         rows = torch.nonzero(where)[:, 0]
-        return torch.zeros(len(input_ids), device=token_lp.device).index_add_(0, rows, token_lp)
+        return torch.zeros(len(targets), device=token_lp.device).index_add_(0, rows, token_lp)
 
     def parameter_counts(self) -> dict[str, int]:
         count = lambda m, trainable=False: sum(  # noqa: E731

@@ -50,10 +50,15 @@ def question_type_of(question: str, template_options: dict[int, list[str]]) -> s
     return "single-verify" if first in _VERIFY_OPENINGS else "single-query"
 
 
+def catalogue_template_options(catalogue: dict) -> dict[int, list[str]]:
+    """Template id → its options, from a model folder's questions.json catalogue."""
+    return {int(k): v for k, v in catalogue.get("template_options", {}).items()}
+
+
 def resolve_question(question: str, catalogue: dict) -> ResolvedQuestion:
     """Type and options for a free question, from `questions.json` of a model folder."""
     templates: dict = catalogue.get("templates", {})
-    template_options = {int(k): v for k, v in catalogue.get("template_options", {}).items()}
+    template_options = catalogue_template_options(catalogue)
     words = _words(question)
     kind = question_type_of(question, template_options)
     candidates = {t: e for t, e in templates.items() if e["question_type"] == kind} or templates

@@ -163,10 +163,10 @@ def grouped_batches(rows: np.ndarray, lengths: np.ndarray, batch_size: int, per_
     tails pad little); the groups are shuffled, sorted by length within windows of `bucket`
     batches, sliced into batches, and the batches shuffled. Depends only on the arguments."""
     rng = np.random.default_rng([seed, epoch, 13])
+    shuffled = rng.permutation(len(rows))  # random order among equal (ECG, length)
+    order = shuffled[np.lexsort((lengths[shuffled], rows[shuffled]))]  # by ECG, then length
     groups = []
-    for row in np.unique(rows):
-        mine = rng.permutation(np.flatnonzero(rows == row))
-        mine = mine[np.argsort(lengths[mine], kind="stable")]
+    for mine in np.split(order, np.flatnonzero(np.diff(rows[order])) + 1):  # one part per ECG
         groups += [mine[i : i + per_ecg] for i in range(0, len(mine), per_ecg)]
     groups = [groups[i] for i in rng.permutation(len(groups))]
     window = max(bucket * batch_size // per_ecg, 1)
