@@ -67,6 +67,27 @@ def test_save_load_round_trip_gives_the_same_answers_and_logits(qheart, tmp_path
         torch.testing.assert_close(copy.model.state_dict()[name], p)
 
 
+def test_standardisers_are_saved_and_folders_without_them_load_as_identity(qheart, tmp_path
+                                                                            ) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from qheart.models.model_folder import PREFIX_NAME
+
+    assert float(qheart.model.mapper.standardise.std.sub(1).abs().max()) > 0  # fitted in training
+    out = save_model_folder(qheart.model, qheart.tokenizer, tmp_path / "old",
+                            info={k: v for k, v in qheart.meta.items() if k in ("train", "index")},
+                            questions=qheart.catalogue)
+    shutil.copytree(qheart.directory / "retrieval_encoder", out / "retrieval_encoder")
+    prefix = load_file(str(out / PREFIX_NAME))
+    save_file({k: v for k, v in prefix.items() if ".standardise." not in k}, str(out / PREFIX_NAME))
+    old = QHeart.from_pretrained(out)  # written before the standardisers existed
+    torch.testing.assert_close(old.model.mapper.standardise.std,
+                               torch.ones_like(old.model.mapper.standardise.std))
+    save_file({**prefix, "mapper.stray.weight": torch.zeros(2)}, str(out / PREFIX_NAME))
+    with pytest.raises(NotAModelError, match="unexpected"):
+        QHeart.from_pretrained(out)
+
+
 def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(NotAModelError, match="not a qheart model folder"):
         QHeart.from_pretrained(tmp_path)

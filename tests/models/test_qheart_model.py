@@ -8,7 +8,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from qheart.models.encoder import EncoderConfig
-from qheart.models.mapper import ETMapper, LeadPositionalSkip
+from qheart.models.mapper import ETMapper, LeadPositionalSkip, Standardiser
 from qheart.models.qheart_model import ModelConfig, QHeartModel, truncate_layers
 from qheart.training.instruct_config import TrainConfig
 from tests.qa_fixtures import TINY_ENCODER
@@ -35,6 +35,36 @@ def test_mapper_and_skip_shapes_and_the_single_linear_ablation() -> None:
     assert skip(pos).shape == (3, 12, 32)
     with pytest.raises(ValueError, match="steps"):
         skip(torch.randn(3, 39, 8))
+
+
+def test_standardiser_centres_a_narrow_cone_and_is_the_identity_until_fitted() -> None:
+    torch.manual_seed(0)
+    cone = torch.full((200, 16), 3.0) + 0.05 * torch.randn(200, 16)  # cosine ≈ 1 between rows
+    standardise = Standardiser((16,))
+    torch.testing.assert_close(standardise(cone), cone)
+    standardise.fit(cone)
+    out = standardise(cone)
+    assert float(out.mean(0).abs().max()) < 1e-4
+    torch.testing.assert_close(out.std(0), torch.ones(16))
+    unit = torch.nn.functional.normalize(out, dim=1)
+    assert float((unit @ unit.T).mean()) < 0.1  # no longer one direction
+    with pytest.raises(ValueError, match="shape"):
+        standardise.fit(torch.randn(10, 8))
+
+
+def test_fit_standardisers_measures_the_encoder_outputs_the_mapper_and_skip_see() -> None:
+    model = QHeartModel(ModelConfig(encoder=TINY_ENCODER, mapper_dropout=0.0), tiny_llm())
+    torch.manual_seed(1)
+    signals = torch.randn(6, 12, 5000)
+    model.train()
+    assert model.fit_standardisers(iter((signals[:4], signals[4:]))) == 6
+    assert model.encoder.training  # the mode it was in comes back
+    with torch.no_grad():
+        model.encoder.eval()
+        out = model.encoder(signals)
+    torch.testing.assert_close(model.mapper.standardise.mean, out.embedding.mean(0))
+    torch.testing.assert_close(model.mapper.standardise.std, out.embedding.std(0))
+    torch.testing.assert_close(model.skip.standardise.mean, out.positional.mean(0))
 
 
 def test_prefix_goes_exactly_over_the_placeholders() -> None:

@@ -80,6 +80,18 @@ def read_model_config(directory: Path) -> dict[str, Any]:
     return meta
 
 
+def _load_part(module: torch.nn.Module, state: dict[str, torch.Tensor], prefix: str,
+               directory: Path) -> None:
+    """Load `module` from the `prefix`-named entries; folders written before the input
+    standardisers existed lack their buffers and keep the identity (what those models saw)."""
+    part = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    result = module.load_state_dict(part, strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith("standardise.")]
+    if missing or result.unexpected_keys:
+        raise NotAModelError(f"{directory / PREFIX_NAME}: {prefix[:-1]} weights do not fit "
+                             f"(missing {missing[:3]}, unexpected {result.unexpected_keys[:3]})")
+
+
 def load_model_folder(directory: str | Path, *, device: str = "cpu",
                       dtype: torch.dtype = torch.float32):
     """(QHeartModel in eval mode, tokenizer, config.json contents)."""
@@ -93,11 +105,10 @@ def load_model_folder(directory: str | Path, *, device: str = "cpu",
     encoder = ECGEncoder.from_pretrained(directory / "encoder")
     model = QHeartModel(config, llm, encoder)
     prefix = load_file(str(directory / PREFIX_NAME))
-    model.mapper.load_state_dict({k[7:]: v for k, v in prefix.items() if k.startswith("mapper.")})
-    model.prefix_norm.load_state_dict({k[12:]: v for k, v in prefix.items()
-                                       if k.startswith("prefix_norm.")})
+    _load_part(model.mapper, prefix, "mapper.", directory)
+    _load_part(model.prefix_norm, prefix, "prefix_norm.", directory)
     if model.skip is not None:
-        model.skip.load_state_dict({k[5:]: v for k, v in prefix.items() if k.startswith("skip.")})
+        _load_part(model.skip, prefix, "skip.", directory)
     if not config.freeze_llm:
         adapter = directory / "adapter" / "adapter_model.safetensors"
         if not adapter.is_file():

@@ -14,6 +14,7 @@ Two savings that leave the function unchanged (tested: same loss, same log-proba
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -49,6 +50,10 @@ class ModelConfig(Config):
     mapper_dropout: float = 0.1
     positional_skip: bool = True
     """Add the lead-positional skip (False = "w/o positional skip")."""
+    standardise_ecg: bool = True
+    """Centre and scale the encoder's outputs with statistics of the training ECGs before the
+    mapper and the skip (not in the paper; models/mapper.py says why). False: the paper's raw
+    encoder outputs."""
     lora_r: int = 8
     lora_alpha: int = 32
     lora_dropout: float = 0.1
@@ -186,6 +191,23 @@ class QHeartModel(nn.Module):
         if self.config.freeze_encoder:
             self.encoder.eval()  # frozen means frozen: no dropout either
         return self
+
+    @torch.no_grad()
+    def fit_standardisers(self, batches: Iterable[torch.Tensor]) -> int:
+        """Measure the encoder's output statistics on training ECGs, (U, 12, n) per batch, for
+        the mapper's and the skip's standardisers; returns the number of ECGs seen."""
+        was_training = self.encoder.training
+        self.encoder.eval()
+        embeddings, positionals = [], []
+        for signals in batches:
+            out = self.encoder(signals)
+            embeddings.append(out.embedding)
+            positionals.append(out.positional)
+        self.encoder.train(was_training)
+        self.mapper.standardise.fit(torch.cat(embeddings))
+        if self.skip is not None:
+            self.skip.standardise.fit(torch.cat(positionals))
+        return sum(map(len, embeddings))
 
     # ------------------------------------------------------------------ forward
 

@@ -206,6 +206,18 @@ def train_step_fn(model, local: QHeartModel, optimizer, scheduler, accelerator, 
     return step_fn
 
 
+def fit_standardisers_on_training_ecgs(model: QHeartModel, train: QASet, *, n_ecgs: int = 512,
+                                      seed: int = 0, batch_size: int = 32) -> int:
+    """Fit the mapper's and skip's input standardisers on up to `n_ecgs` training ECGs (a seeded
+    choice, so every process and every resume computes the same statistics)."""
+    rows = np.unique(train.rows)
+    if len(rows) > n_ecgs:
+        rows = np.sort(np.random.default_rng([seed, 11]).choice(rows, n_ecgs, replace=False))
+    chunks = (torch.from_numpy(train.store.signals(rows[i:i + batch_size]))
+              for i in range(0, len(rows), batch_size))
+    return model.fit_standardisers(chunks)
+
+
 def align_on_training_ecgs(model: QHeartModel, tokenizer, train: QASet, config: TrainConfig,
                            *, progress: bool):
     """The prefix-alignment stage on the distinct training ECGs and their own reports."""
@@ -264,6 +276,8 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
 
     model, tokenizer = build_model(config, inputs.encoder_dir)
     prompts = PromptTokenizer(tokenizer, config.model.n_prefix)
+    if config.model.use_ecg and config.model.standardise_ecg:
+        fit_standardisers_on_training_ecgs(model, train, seed=config.seed)
     if config.align_steps and config.model.use_ecg and not resume:
         # Every process runs the same seeded stage, so all start tuning from the same weights;
         # a resumed run restores them from its checkpoint instead.
