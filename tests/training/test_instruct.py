@@ -179,3 +179,58 @@ def test_prefix_alignment_pulls_the_prefix_towards_report_embeddings(qa_world, t
     instruction_tune(config, inputs, tmp_path / "m", progress=False)
     info = json.loads((tmp_path / "m" / "run.json").read_text())
     assert info["prefix_alignment"]["steps"] == 40
+
+
+def test_report_captioning_batches_label_only_the_report(qa_world) -> None:
+    from qheart.models.prompts import PromptTokenizer
+    from qheart.training.caption import MAX_REPORT_TOKENS, caption_batch
+    from qheart.training.instruct import build_model
+
+    config = tiny_train_config(qa_world["llm"])
+    _, tokenizer = build_model(config, qa_world["encoder"])
+    prompts = PromptTokenizer(tokenizer, config.model.n_prefix)
+    store = SignalStore(Path(qa_world["bench"]) / "store")
+    long_report = " ".join(["Sinus rhythm."] * 40)
+    batch = caption_batch(store, np.array([3, 3]), ["Sinus rhythm.", long_report], prompts)
+    assert len(batch.context_ids) == len(batch.tail_ids) == 2 and len(batch.signals) == 1
+    start = int(batch.prefix_start[0])
+    assert (batch.context_ids[0, start:start + config.model.n_prefix]
+            == prompts.placeholder_id).all()
+    labelled = batch.labels[0][batch.labels[0] != -100].tolist()
+    assert labelled == prompts.answer("Sinus rhythm.")  # the report and its end, nothing else
+    assert int((batch.labels[1] != -100).sum()) == MAX_REPORT_TOKENS
+
+
+def test_report_captioning_lowers_the_report_loss_and_is_recorded(qa_world, tmp_path) -> None:
+    from qheart.models.prompts import PromptTokenizer
+    from qheart.training.caption import caption_batch
+    from qheart.training.instruct import (
+        build_model,
+        caption_on_training_ecgs,
+        fit_standardisers_on_training_ecgs,
+        own_reports,
+    )
+    from qheart.training.instruct_data import QASet
+
+    config = tiny_train_config(qa_world["llm"], caption_steps=30, caption_batch_size=8, lr=5e-3)
+    data = QASet.load(Benchmark.from_path(qa_world["bench"]), "train")
+    torch.manual_seed(0)
+    model, tokenizer = build_model(config, qa_world["encoder"])
+    fit_standardisers_on_training_ecgs(model, data)
+    prompts = PromptTokenizer(tokenizer, config.model.n_prefix)
+    rows, reports = own_reports(data, "caption_steps")
+    probe = caption_batch(data.store, rows[:8], reports[:8], prompts)
+
+    def report_loss() -> float:
+        with torch.no_grad():
+            return float(model.eval()(**probe.as_kwargs()))
+
+    before = report_loss()
+    mapper_before = {n: p.clone() for n, p in model.mapper.named_parameters()}
+    result = caption_on_training_ecgs(model, prompts, data, config, progress=False)
+    assert result.steps == 30 and result.loss_end < result.loss_start
+    assert report_loss() < before - 0.15
+    assert any(not torch.equal(p, mapper_before[n]) for n, p in model.mapper.named_parameters())
+    instruction_tune(config, inputs(qa_world), tmp_path / "m", progress=False)
+    info = json.loads((tmp_path / "m" / "run.json").read_text())
+    assert info["report_captioning"]["steps"] == 30

@@ -218,16 +218,37 @@ def fit_standardisers_on_training_ecgs(model: QHeartModel, train: QASet, *, n_ec
     return model.fit_standardisers(chunks)
 
 
+def own_reports(train: QASet, switch: str) -> tuple[np.ndarray, list[str]]:
+    """The distinct training ECGs' rows and their own reports (from the store's `report`
+    column), for the stages that learn from them; `switch` names the setting that turns the
+    stage off, for the error."""
+    if "report" not in train.store.metadata:
+        raise ValueError(f"{train.store.root}: the store has no `report` column; use "
+                         f"--set {switch}=0")
+    rows = np.unique(train.rows)
+    reports = train.store.metadata["report"].fillna("").astype(str).to_numpy()[rows]
+    return rows, list(reports)
+
+
+def caption_on_training_ecgs(model: QHeartModel, prompts: PromptTokenizer, train: QASet,
+                             config: TrainConfig, *, progress: bool):
+    """The report-captioning stage on the distinct training ECGs that have a report."""
+    from qheart.training.caption import caption_stage
+
+    rows, reports = own_reports(train, "caption_steps")
+    keep = [i for i, report in enumerate(reports) if report.strip()]
+    return caption_stage(model, optimizer_for(model, config), train.store, rows[keep],
+                         [reports[i] for i in keep], prompts, steps=config.caption_steps,
+                         batch_size=config.caption_batch_size, seed=config.seed,
+                         grad_clip=config.grad_clip, progress=progress)
+
+
 def align_on_training_ecgs(model: QHeartModel, tokenizer, train: QASet, config: TrainConfig,
                            *, progress: bool):
     """The prefix-alignment stage on the distinct training ECGs and their own reports."""
     from qheart.training.align import align_prefix
 
-    if "report" not in train.store.metadata:
-        raise ValueError(f"{train.store.root}: the store has no `report` column to align the "
-                         "prefix with; use --set align_steps=0")
-    rows = np.unique(train.rows)
-    reports = train.store.metadata["report"].fillna("").astype(str).to_numpy()[rows]
+    rows, reports = own_reports(train, "align_steps")
     return align_prefix(model, lambda pick: train.store.signals(rows[pick]), list(reports),
                         tokenizer, steps=config.align_steps, batch_size=config.align_batch_size,
                         lr=config.mapper_lr or config.lr, seed=config.seed, progress=progress)
@@ -284,6 +305,11 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
         aligned = align_on_training_ecgs(model, tokenizer, train, config, progress=progress and main)
         if main:
             update_run_info(out, prefix_alignment=aligned.__dict__)
+    if config.caption_steps and config.model.use_ecg and not resume:
+        captioned = caption_on_training_ecgs(model, prompts, train, config,
+                                             progress=progress and main)
+        if main:
+            update_run_info(out, report_captioning=captioned.__dict__)
     optimizer = optimizer_for(model, config)
     max_steps = config.steps_for(len(train))
     scheduler, schedule = warmup_cosine(optimizer, max_steps, config.warmup_fraction)

@@ -48,6 +48,12 @@ class TrainConfig(Config):
     paper; a CPU lever."""
     align_batch_size: int = 32
     """ECGs per prefix-alignment step."""
+    caption_steps: int = 0
+    """Report-captioning steps before instruction tuning (0: none; training/caption.py): the
+    LLM writes each ECG's own report from its prefix, a dense ECG-grounded signal. Not in the
+    paper; a CPU lever. Its time counts against --max-minutes."""
+    caption_batch_size: int = 8
+    """ECGs per captioning step."""
     checkpoint_every: int = 200
     log_every: int = 10
     seed: int = 0
@@ -69,6 +75,8 @@ class TrainConfig(Config):
             raise ValueError("questions_per_ecg must be between 1 and batch_size")
         if self.align_steps < 0 or self.align_batch_size < 1:
             raise ValueError("align_steps must be ≥ 0 and align_batch_size ≥ 1")
+        if self.caption_steps < 0 or self.caption_batch_size < 1:
+            raise ValueError("caption_steps must be ≥ 0 and caption_batch_size ≥ 1")
         for name in ("eval_every", "checkpoint_every", "log_every", "val_questions"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be ≥ 1")
