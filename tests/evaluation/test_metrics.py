@@ -49,6 +49,18 @@ def test_exact_match_per_type_and_paper_average() -> None:
     assert em.by_type_attribute[V]["scp_code"].accuracy == 0.5
 
 
+def test_exact_match_by_scope_splits_lead_specific_questions() -> None:
+    pred, gold, types, attrs = _data()
+    leads = [True, True, False, False, False, True, True]
+    em = exact_match(pred, gold, types, attrs, lead_specific=leads)
+    assert em.by_scope["lead-specific"].n == 4 and em.by_scope["lead-specific"].correct == 2
+    assert em.by_scope["whole-ECG"].n == 3 and em.by_scope["whole-ECG"].correct == 2
+    assert em.to_dict()["by_scope"]["lead-specific"]["accuracy"] == 0.5
+    assert exact_match(pred, gold, types, attrs).by_scope == {}  # not asked: not reported
+    with pytest.raises(ValueError, match="lead_specific"):
+        exact_match(pred, gold, types, attrs, lead_specific=leads[:-1])
+
+
 def test_order_and_case_do_not_matter_but_extra_answers_do() -> None:
     em = exact_match([["lead V1", "LEAD II"], ["lead II"]], [["lead II", "lead V1"]] * 2, [Q, Q])
     assert em.by_type[Q].correct == 1

@@ -122,7 +122,7 @@ def test_comparison_markdown_labels_paper_as_other_data(tmp_path) -> None:
                             "deaf": [_em(0.7, 0.3, 0.25)], "frozen-llm": [_em(0.8, 0.5, 0.3)]})
     md = comparison_markdown(rows, data_label="synthetic test")
     assert f'Columns "paper …": {PAPER_LABEL}' in md and "ours, on synthetic test" in md
-    assert "| system | verify | choose | query | avg | seeds | paper verify |" in md
+    assert "| system | verify | choose | query | avg | lead-specific | seeds | paper verify |" in md
     assert "0.850 ± " in md  # two seeds: mean ± interval
     assert "(1 seed)" in md
     assert "0.583 (10% test)" in md  # ablation numbers exist only on the 10% subset
@@ -132,6 +132,17 @@ def test_comparison_markdown_labels_paper_as_other_data(tmp_path) -> None:
     assert payload["paper_label"] == PAPER_LABEL
     assert payload["rows"][0]["paper"]["avg"] == 0.614
     assert payload["rows"][1]["cells"]["verify"]["ci_low"] is None  # one seed: no interval (null)
+
+
+def test_comparison_has_lead_specific_column_from_the_scope_cells() -> None:
+    pred = [["yes"], ["no"], ["yes"], ["yes"]]
+    gold = [["yes"]] * 4
+    em = exact_match(pred, gold, [V] * 4, lead_specific=[True, True, False, False])
+    rows = comparison_rows({"qheart": [em], "blind": [_em(0.5, 0.5, 0.5)]})
+    assert rows[0].cells["lead-specific"].mean == 0.5
+    assert rows[1].cells["lead-specific"].n == 0  # not scored by scope: an empty cell
+    md = comparison_markdown(rows)
+    assert "| qheart | 0.750 (1 seed) | – | – | 0.750 (1 seed) | 0.500 (1 seed) |" in md
 
 
 def test_yardstick_markdown() -> None:

@@ -28,11 +28,12 @@ def _print_em(console, title: str, em) -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("", "verify", "choose", "query", "avg", "overall"):
+    for column in ("", "verify", "choose", "query", "avg", "overall", "lead-specific"):
         table.add_column(column)
     cells = [em.by_type.get(t) for t in ("single-verify", "single-choose", "single-query")]
     fmt = lambda c: "—" if c is None else f"{c.accuracy:.3f} (n={c.n})"  # noqa: E731
-    table.add_row("EM", *[fmt(c) for c in cells], f"{em.avg.accuracy:.3f}", fmt(em.overall))
+    table.add_row("EM", *[fmt(c) for c in cells], f"{em.avg.accuracy:.3f}", fmt(em.overall),
+                  fmt(em.by_scope.get("lead-specific")))
     console.print(table)
 
 
@@ -41,6 +42,7 @@ def evaluate_split(model_dir: Path, data: Path, store: Path | None, split: str,
                    text: bool, batch_size: int, console) -> dict:
     """Evaluate one model on one split with one decoding; write and print the results."""
     from qheart.api import QHeart
+    from qheart.data.leads import is_lead_specific
     from qheart.evaluation.evaluate import answer_questions, split_questions
     from qheart.evaluation.metrics import exact_match, text_metrics
     from qheart.evaluation.report import write_results
@@ -52,7 +54,8 @@ def evaluate_split(model_dir: Path, data: Path, store: Path | None, split: str,
     run = answer_questions(model, questions, decode=decode, batch_size=batch_size, out=out)
     records = run.records
     em = exact_match([r.predicted for r in records], [r.gold for r in records],
-                     [r.question_type for r in records], [r.attribute_type for r in records])
+                     [r.question_type for r in records], [r.attribute_type for r in records],
+                     lead_specific=[is_lead_specific(r.question) for r in records])
     metrics = text_metrics([r.predicted for r in records], [r.gold for r in records]) \
         if text else None
     invalid = sum(not r.valid for r in records)

@@ -95,6 +95,9 @@ class ExactMatch:
     """attribute_type (scp_code, noise, ...) → cell, sorted by name."""
     by_type_attribute: dict[str, dict[str, Cell]] = field(default_factory=dict)
     """question type → attribute_type → cell."""
+    by_scope: dict[str, Cell] = field(default_factory=dict)
+    """"lead-specific" (the question names a lead or asks which leads) and "whole-ECG" → cell:
+    where the lead-positional skip should show (`qheart.data.leads.is_lead_specific`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -106,6 +109,7 @@ class ExactMatch:
                 t: {a: c.to_dict() for a, c in cells.items()}
                 for t, cells in self.by_type_attribute.items()
             },
+            "by_scope": {k: c.to_dict() for k, c in self.by_scope.items()},
             "interval": f"{CONFIDENCE:.0%} Wilson per cell; avg: stratified percentile bootstrap",
         }
 
@@ -126,6 +130,7 @@ def exact_match(
     question_types: Sequence[str],
     attribute_types: Sequence[str] | None = None,
     *,
+    lead_specific: Sequence[bool] | None = None,
     seed: int = 0,
 ) -> ExactMatch:
     """Score predicted answer lists against gold ones (same order), as the paper's EM-Acc.
@@ -141,6 +146,8 @@ def exact_match(
         )
     if attribute_types is not None and len(attribute_types) != n:
         raise ValueError(f"attribute_types ({len(attribute_types)}) must have length {n}")
+    if lead_specific is not None and len(lead_specific) != n:
+        raise ValueError(f"lead_specific ({len(lead_specific)}) must have length {n}")
     unknown = sorted(set(question_types) - set(KEPT_TYPES))
     if unknown:
         raise ValueError(f"unknown question types {unknown}; expected {', '.join(KEPT_TYPES)}")
@@ -171,8 +178,13 @@ def exact_match(
                                int((mask_t & (attrs == a)).sum()))
                 for a in sorted(set(attrs[mask_t]))
             }  # fmt: skip
+    by_scope: dict[str, Cell] = {}
+    if lead_specific is not None:
+        leads = np.asarray(lead_specific, dtype=bool)
+        by_scope = {"lead-specific": wilson_cell(int(correct[leads].sum()), int(leads.sum())),
+                    "whole-ECG": wilson_cell(int(correct[~leads].sum()), int((~leads).sum()))}
     return ExactMatch(by_type, avg, wilson_cell(int(correct.sum()), n), by_attribute,
-                      by_type_attribute)  # fmt: skip
+                      by_type_attribute, by_scope)  # fmt: skip
 
 
 @dataclass(frozen=True)

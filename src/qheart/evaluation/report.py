@@ -45,6 +45,9 @@ __all__ = [
 ]
 
 COLUMNS: tuple[str, ...] = ("verify", "choose", "query", "avg")
+LEAD_COLUMN = "lead-specific"
+"""Ours only (the paper has no such column): EM on questions that name a lead, where removing
+the lead-positional skip should cost accuracy."""
 
 
 # ------------------------------------------------------------------------------ per question
@@ -137,6 +140,9 @@ def em_markdown(em: ExactMatch) -> str:
     if em.by_attribute:
         attr_rows = [(a, c.n, _num(c.accuracy), _ci(c)) for a, c in em.by_attribute.items()]
         text += "\n\n" + _table(("attribute type", "n", "EM", "95% CI"), attr_rows)
+    if em.by_scope:
+        scope_rows = [(s, c.n, _num(c.accuracy), _ci(c)) for s, c in em.by_scope.items()]
+        text += "\n\n" + _table(("question scope", "n", "EM", "95% CI"), scope_rows)
     return text
 
 
@@ -292,6 +298,9 @@ class ComparisonRow:
 def _column_value(em: ExactMatch, column: str) -> float:
     if column == "avg":
         return em.avg.accuracy
+    if column == LEAD_COLUMN:
+        cell = em.by_scope.get(LEAD_COLUMN)
+        return math.nan if cell is None else cell.accuracy
     cell = em.by_type.get(f"single-{column}")
     return math.nan if cell is None else cell.accuracy
 
@@ -312,7 +321,8 @@ def comparison_rows(results: Mapping[str, Sequence[ExactMatch]], *,
     rows = []
     for system in sorted(results, key=order):
         runs = results[system]
-        cells = {c: mean_ci([_column_value(em, c) for em in runs]) for c in COLUMNS}
+        cells = {c: mean_ci([_column_value(em, c) for em in runs])
+                 for c in (*COLUMNS, LEAD_COLUMN)}
         key = _paper_key(system)
         if key == "qheart" and paper_subset == "10% test":
             key = "qheart-10pct"
@@ -330,18 +340,20 @@ def _mean_pm(m: MeanCI) -> str:
 
 def comparison_markdown(rows: Sequence[ComparisonRow], *, data_label: str = "ours") -> str:
     """Our EM (mean ± 95% CI over seeds) beside the paper's numbers, in one Markdown table."""
-    header = ["system", *COLUMNS, "seeds", *(f"paper {c}" for c in COLUMNS)]
+    header = ["system", *COLUMNS, LEAD_COLUMN, "seeds", *(f"paper {c}" for c in COLUMNS)]
     lines = []
     for row in rows:
         seeds = max((m.n for m in row.cells.values()), default=0)
         paper = [_num(getattr(row.paper, c)) if row.paper else "–" for c in COLUMNS]
         if row.paper is not None and row.paper.subset != "all test":
             paper[-1] += f" ({row.paper.subset})"
-        lines.append([row.system, *(_mean_pm(row.cells[c]) for c in COLUMNS), str(seeds), *paper])
+        ours = [_mean_pm(row.cells.get(c, mean_ci([]))) for c in (*COLUMNS, LEAD_COLUMN)]
+        lines.append([row.system, *ours, str(seeds), *paper])
     return (f"Columns verify…avg: ours, on {data_label}. Columns \"paper …\": {PAPER_LABEL}.\n\n"
             + _table(header, lines)
             + "\n\nOurs: EM accuracy, mean ± 95% Student-t interval over seeds; avg = mean of the"
-            " verify/choose/query accuracies.\n"
+            " verify/choose/query accuracies; lead-specific = questions that name a lead or ask"
+            " which leads (where the positional skip should matter).\n"
             f"Paper: {PAPER_SOURCE}. Different data from ours: compare trends, not levels.")
 
 
