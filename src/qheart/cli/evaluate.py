@@ -27,13 +27,15 @@ SYSTEMS: dict[str, list[str]] = {
 def _print_em(console, title: str, em) -> None:
     from rich.table import Table
 
+    from qheart.evaluation.metrics import LEAD_SPECIFIC
+
     table = Table(title=title)
-    for column in ("", "verify", "choose", "query", "avg", "overall", "lead-specific"):
+    for column in ("", "verify", "choose", "query", "avg", "overall", LEAD_SPECIFIC):
         table.add_column(column)
     cells = [em.by_type.get(t) for t in ("single-verify", "single-choose", "single-query")]
     fmt = lambda c: "—" if c is None else f"{c.accuracy:.3f} (n={c.n})"  # noqa: E731
     table.add_row("EM", *[fmt(c) for c in cells], f"{em.avg.accuracy:.3f}", fmt(em.overall),
-                  fmt(em.by_scope.get("lead-specific")))
+                  fmt(em.by_scope.get(LEAD_SPECIFIC)))
     console.print(table)
 
 

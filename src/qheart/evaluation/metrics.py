@@ -34,6 +34,7 @@ from qheart.data.options import answers_match, normalize_answer
 
 __all__ = [
     "CONFIDENCE",
+    "LEAD_SPECIFIC",
     "Cell",
     "ExactMatch",
     "MeanCI",
@@ -52,6 +53,8 @@ TYPE_SHORT: dict[str, str] = {
     "single-verify": "verify", "single-choose": "choose", "single-query": "query",
 }  # fmt: skip
 """The paper's column names for ECG-QA's question types."""
+LEAD_SPECIFIC = "lead-specific"
+"""`ExactMatch.by_scope` key of the questions that name a lead or ask which leads."""
 
 
 # ------------------------------------------------------------------------------- exact match
@@ -181,7 +184,7 @@ def exact_match(
     by_scope: dict[str, Cell] = {}
     if lead_specific is not None:
         leads = np.asarray(lead_specific, dtype=bool)
-        by_scope = {"lead-specific": wilson_cell(int(correct[leads].sum()), int(leads.sum())),
+        by_scope = {LEAD_SPECIFIC: wilson_cell(int(correct[leads].sum()), int(leads.sum())),
                     "whole-ECG": wilson_cell(int(correct[~leads].sum()), int((~leads).sum()))}
     return ExactMatch(by_type, avg, wilson_cell(int(correct.sum()), n), by_attribute,
                       by_type_attribute, by_scope)  # fmt: skip

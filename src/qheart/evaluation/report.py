@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qheart.data.options import answers_match
-from qheart.evaluation.metrics import TYPE_SHORT, Cell, ExactMatch, MeanCI, TextMetrics, mean_ci
+from qheart.evaluation.metrics import (
+    LEAD_SPECIFIC,
+    TYPE_SHORT,
+    Cell,
+    ExactMatch,
+    MeanCI,
+    TextMetrics,
+    mean_ci,
+)
 
 if TYPE_CHECKING:
     from qheart.api import Answer
@@ -45,7 +53,7 @@ __all__ = [
 ]
 
 COLUMNS: tuple[str, ...] = ("verify", "choose", "query", "avg")
-LEAD_COLUMN = "lead-specific"
+LEAD_COLUMN = LEAD_SPECIFIC
 """Ours only (the paper has no such column): EM on questions that name a lead, where removing
 the lead-positional skip should cost accuracy."""
 
@@ -347,7 +355,7 @@ def comparison_markdown(rows: Sequence[ComparisonRow], *, data_label: str = "our
         paper = [_num(getattr(row.paper, c)) if row.paper else "–" for c in COLUMNS]
         if row.paper is not None and row.paper.subset != "all test":
             paper[-1] += f" ({row.paper.subset})"
-        ours = [_mean_pm(row.cells.get(c, mean_ci([]))) for c in (*COLUMNS, LEAD_COLUMN)]
+        ours = [_mean_pm(row.cells[c]) for c in (*COLUMNS, LEAD_COLUMN)]
         lines.append([row.system, *ours, str(seeds), *paper])
     return (f"Columns verify…avg: ours, on {data_label}. Columns \"paper …\": {PAPER_LABEL}.\n\n"
             + _table(header, lines)
