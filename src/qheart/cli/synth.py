@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from qheart.data.synth.realism import DEFAULT_REALISM, REALISM
+
 
 def synth(
     out: Annotated[Path, typer.Option("--out", help="Output folder (store/, ecgqa/synthetic/, "
@@ -21,8 +23,14 @@ def synth(
         "--workers", min=1, help="Worker processes (default: all cores).")] = None,
     questions_per_ecg: Annotated[int, typer.Option(
         "--questions-per-ecg", min=1, help="Single-ECG questions per ECG (ECG-QA: about 10).")] = 10,
+    realism: Annotated[str, typer.Option(
+        "--realism", help=f"Generator version: {', '.join(sorted(REALISM))} "
+                          f"(qheart/data/synth/realism.py).")] = DEFAULT_REALISM,
 ) -> None:
     """Generate the synthetic ECG-QA benchmark (signals, questions, reports) with exact labels."""
+    if realism not in REALISM:
+        raise typer.BadParameter(f"{realism!r}; known: {', '.join(sorted(REALISM))}",
+                                 param_hint="--realism")
     import time
 
     from rich.console import Console
@@ -39,7 +47,7 @@ def synth(
         task = progress.add_task("simulating ECGs", total=total)
         summary = generate_benchmark(
             out, n_ecgs, seed, corpus_ecgs, workers=workers, questions_per_ecg=questions_per_ecg,
-            progress=lambda n: progress.advance(task, n),
+            progress=lambda n: progress.advance(task, n), realism=realism,
         )
     elapsed = time.perf_counter() - start
     console.print(f"wrote {n_ecgs} QA ECGs{f' + {corpus_ecgs} corpus ECGs' if corpus_ecgs else ''} "

@@ -24,6 +24,9 @@ AV_BLOCK = "1st degree A-V block"
 LBBB = "Left bundle branch block"
 RBBB = "Right bundle branch block"
 IVCD = "Nonspecific intraventricular conduction delay"
+IRBBB = "Incomplete right bundle branch block"
+LAFB = "Left anterior fascicular block"
+LPFB = "Left posterior fascicular block"
 LVH = "Left ventricular hypertrophy"
 LOW_VOLTAGE = "Low QRS voltages"
 LONG_QT = "Prolonged QT interval"
@@ -71,6 +74,9 @@ FINDING_STATEMENTS: dict[str, list[str]] = {
     F.LBBB: [LBBB],
     F.RBBB: [RBBB],
     F.IVCD: [IVCD],
+    F.IRBBB: [IRBBB],
+    F.LAFB: [LAFB],
+    F.LPFB: [LPFB],
     F.LVH: [LVH],
     F.LVH_VOLTAGE: [LVH],
     F.LOW_VOLTAGE: [LOW_VOLTAGE],
@@ -118,6 +124,7 @@ SCP_STATEMENTS: dict[str, list[str]] = {
     "AFIB": [RHYTHM_TEXT[F.ATRIAL_FIBRILLATION]], "AFLT": [RHYTHM_TEXT[F.ATRIAL_FLUTTER]],
     "1AVB": [AV_BLOCK], "LPR": [AV_BLOCK],
     "CLBBB": [LBBB], "CRBBB": [RBBB], "IVCD": [IVCD],
+    "IRBBB": [IRBBB], "LAFB": [LAFB], "LPFB": [LPFB],
     "LVH": [LVH], "VCLVH": [LVH], "LVOLT": [LOW_VOLTAGE], "LNGQT": [LONG_QT],
     "PVC": [VPC], "PAC": [APC],
     **{code: infarct((territory,)) for code, territory in _MI_TERRITORY.items()},
@@ -132,7 +139,7 @@ SCP_STATEMENTS: dict[str, list[str]] = {
 }
 """PTB-XL SCP code → how the report corpus states it. Ischaemia codes are worded as the ST
 depression / T inversion a machine reports in the territory's leads; codes the corpus never
-states (fascicular blocks, atrial enlargement, injury, …) are absent."""
+states (atrial enlargement, injury, …) are absent."""
 
 CODE_TEST_STATEMENTS = {"1dAVb": "1AVB", "RBBB": "CRBBB", "LBBB": "CLBBB", "SB": "SBRAD",
                         "AF": "AFIB", "ST": "STACH"}

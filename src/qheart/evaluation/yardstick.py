@@ -96,6 +96,9 @@ _DIAGNOSTIC: tuple[ScpFinding, ...] = (
     ScpFinding("first degree av block", ("1AVB",), ("LPR",)),
     ScpFinding("complete left bundle branch block", ("CLBBB",), ("ILBBB",)),
     ScpFinding("complete right bundle branch block", ("CRBBB",), ("IRBBB",)),
+    ScpFinding("incomplete right bundle branch block", ("IRBBB",), ("CRBBB",)),
+    ScpFinding("left anterior fascicular block", ("LAFB",)),
+    ScpFinding("left posterior fascicular block", ("LPFB",)),
     ScpFinding("left ventricular hypertrophy", ("LVH",), ("VCLVH",)),
 )
 # Myocardial infarction by territory, ECG-QA's "myocardial infarction in <territory> leads".

@@ -115,6 +115,25 @@ def test_cli_synth_and_plot(tmp_path):
     assert missing.exit_code == 1 and "999" in missing.output
 
 
+def test_cli_synth_picks_the_generator_version(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from qheart.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "v2"
+    result = runner.invoke(app, ["data", "synth", "--out", str(out), "--n-ecgs", "3",
+                                 "--workers", "1", "--realism", "v2"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "synth.json").read_text())["config"]["realism"] == "v2"
+    unknown = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "x"), "--n-ecgs", "3",
+                                  "--realism", "v9"])  # fmt: skip
+    assert unknown.exit_code != 0 and "v9" in unknown.output and "v3" in unknown.output
+    assert not (tmp_path / "x").exists()
+
+
 def test_plot_reads_an_ecg_file(tmp_path):
     import numpy as np
     from typer.testing import CliRunner

@@ -31,6 +31,10 @@ DT_MS = 1000.0 / SAMPLE_RATE_HZ
 PRE_MS = 400.0
 """A beat template starts this long before its QRS onset (room for the longest P + PR)."""
 MAX_ATTEMPTS = 30
+BARE_PLAN_ATTEMPTS = 10 * MAX_ATTEMPTS
+"""A bare plan (rhythm and noise only) succeeds in about 1 draw of 5 at worst (fast sinus
+tachycardia): 30 tries failed about once in 1,000 such subjects, so a few thousand ECGs could
+stop the generator (seed 1, 2,000 ECGs did); 300 tries fail about once in 10^30."""
 
 
 class SynthesisError(RuntimeError):
@@ -68,6 +72,8 @@ class Truth:
             out += [F.FIRST_DEGREE_AVB, F.PROLONGED_PR]
         if plan.conduction:
             out.append(plan.conduction)
+        if plan.fascicular:
+            out.append(plan.fascicular)
         if plan.mi_territory:
             out.append(F.mi_statement(plan.mi_territory))
         if labels.voltage == "lvh":
@@ -119,7 +125,7 @@ def realise(
     if realism.infarct_variants and plan.mi_stage == "old" and not plan.t_inversion:
         # T inversion often persists in the territory of an old infarct (v2 only: no draw in v1)
         plan = replace(plan, t_inversion=bool(rng.random() < 0.4))
-    for attempt in range(3 * MAX_ATTEMPTS):
+    for attempt in range(2 * MAX_ATTEMPTS + BARE_PLAN_ATTEMPTS):
         if attempt == MAX_ATTEMPTS:
             plan = _simplified(plan)
         if attempt == 2 * MAX_ATTEMPTS:
@@ -137,6 +143,8 @@ def realise(
             continue
         labels = label_beat(plan, measure_beat(model))
         if labels is not None:
+            if realism.conduction_variants:
+                plan = replace(plan, fascicular=F.fascicular_block(plan, labels.axis))
             return plan, rhythm, iv, model, labels
     raise SynthesisError(f"no realisation found for {plan}")
 
@@ -211,7 +219,7 @@ class Simulated:
 def simulate_plan(plan: F.Plan, rng: np.random.Generator,
                   realism: Realism | str | None = None) -> Simulated:
     """Realise a given plan (tests force plans through here); realism: a `REALISM` preset name
-    (None: the default, "v2") or settings."""
+    (None: the default, `realism.DEFAULT_REALISM`) or settings."""
     realism = get_realism(realism)
     plan, rhythm, iv, model, labels = realise(plan, rng, realism)
     clean = model.lead_matrix @ render_vcg(model, rhythm, plan, rng)  # (12, 5000)
@@ -226,4 +234,6 @@ def simulate_plan(plan: F.Plan, rng: np.random.Generator,
 
 def simulate(rng: np.random.Generator, realism: Realism | str | None = None) -> Simulated:
     """A random subject: findings drawn with their prevalences, then realised."""
-    return simulate_plan(F.sample_plan(rng, F.NoiseLeadSampler(LEADS)), rng, realism)
+    realism = get_realism(realism)
+    plan = F.sample_plan(rng, F.NoiseLeadSampler(LEADS), realism.conduction_variants)
+    return simulate_plan(plan, rng, realism)

@@ -32,6 +32,9 @@ FIRST_DEGREE_AVB = "first degree av block"
 LBBB = "complete left bundle branch block"
 RBBB = "complete right bundle branch block"
 IVCD = "non-specific intraventricular conduction disturbance (block)"
+IRBBB = "incomplete right bundle branch block"
+LAFB = "left anterior fascicular block"
+LPFB = "left posterior fascicular block"
 LVH = "left ventricular hypertrophy"
 LONG_QT = "long qt-interval"
 MI_TERRITORY_LEADS: dict[str, tuple[str, ...]] = {
@@ -50,7 +53,10 @@ def mi_statement(territory: str) -> str:
 
 
 MI_STATEMENTS: tuple[str, ...] = tuple(mi_statement(t) for t in MI_TERRITORY_LEADS)
-DIAGNOSTIC: tuple[str, ...] = (FIRST_DEGREE_AVB, LBBB, RBBB, IVCD, LVH, LONG_QT, *MI_STATEMENTS)
+DIAGNOSTIC: tuple[str, ...] = (FIRST_DEGREE_AVB, LBBB, RBBB, IVCD, LVH, LONG_QT, *MI_STATEMENTS,
+                                IRBBB, LAFB, LPFB)
+"""Template 4/8 vocabulary. The last three come from generator v3 (`Realism.conduction_variants`):
+PTB-XL's most frequent conduction statements after the complete blocks."""
 
 # --- form statements (template 6/11 vocabulary); the first four are lead-specific (template 18)
 Q_WAVES = "q waves present"
@@ -73,6 +79,9 @@ SUPERCLASS: dict[str, str] = {
     LBBB: "conduction disturbance",
     RBBB: "conduction disturbance",
     IVCD: "conduction disturbance",
+    IRBBB: "conduction disturbance",
+    LAFB: "conduction disturbance",
+    LPFB: "conduction disturbance",
     LVH: "hypertrophy",
     LONG_QT: "st/t change",
     **{s: "myocardial infarction" for s in MI_STATEMENTS},
@@ -138,7 +147,8 @@ class Plan:
     """The findings a subject is meant to have; the beat model realises them."""
 
     rhythm: str = SINUS_RHYTHM
-    conduction: str | None = None  # LBBB, RBBB or IVCD
+    conduction: str | None = None  # LBBB, RBBB, IVCD or (v3) IRBBB
+    fascicular: str | None = None  # (v3) LAFB / LPFB, set from the measured axis (fascicular_block)
     av_block: bool = False
     mi_territory: str | None = None
     mi_stage: str | None = None  # early, middle, old
@@ -163,13 +173,25 @@ def _pick(rng: np.random.Generator, items: tuple[str, ...], weights: tuple[float
     return items[int(rng.choice(len(items), p=p / p.sum()))]
 
 
-def sample_plan(rng: np.random.Generator, noise_leads: NoiseLeadSampler) -> Plan:
-    """Draw one subject's findings (prevalences chosen so each class has thousands of examples)."""
+WIDE_QRS_BLOCKS: tuple[str, ...] = (LBBB, RBBB, IVCD)
+"""Conduction plans whose QRS lasts over 120 ms (incomplete RBBB stays within the normal range)."""
+
+
+def sample_plan(rng: np.random.Generator, noise_leads: NoiseLeadSampler,
+                conduction_variants: bool = False) -> Plan:
+    """Draw one subject's findings (prevalences chosen so each class has thousands of examples).
+    `conduction_variants` (generator v3) adds incomplete RBBB from the same draw, so v1/v2 plans
+    are unchanged."""
     plan = Plan(rhythm=_pick(rng, RHYTHMS, RHYTHM_WEIGHTS))
     plan.axis = _pick(rng, AXES, AXIS_WEIGHTS)
     u = rng.random()
     plan.conduction = LBBB if u < 0.06 else RBBB if u < 0.13 else IVCD if u < 0.16 else None
-    plan.qrs_class = ABOVE if plan.conduction else (BELOW if rng.random() < 0.04 else WITHIN)
+    if conduction_variants and plan.conduction is None and u < 0.22:
+        plan.conduction = IRBBB
+    wide = plan.conduction in WIDE_QRS_BLOCKS
+    plan.qrs_class = ABOVE if wide else (BELOW if rng.random() < 0.04 else WITHIN)
+    if plan.conduction == IRBBB:
+        plan.qrs_class = WITHIN
     if plan.has_p_waves:
         plan.av_block = rng.random() < 0.10
         plan.pr_class = ABOVE if plan.av_block else (BELOW if rng.random() < 0.05 else WITHIN)
@@ -196,6 +218,20 @@ def sample_plan(rng: np.random.Generator, noise_leads: NoiseLeadSampler) -> Plan
         if rng.random() < prevalence:
             plan.noise[noise] = noise_leads(rng)
     return plan
+
+
+def fascicular_block(plan: Plan, measured_axis: str) -> str | None:
+    """LAFB/LPFB as a reader diagnoses them from the measured frontal axis: left (right) axis
+    deviation without LBBB or a wide non-specific delay, and without an infarct in the wall that
+    could turn the axis instead (inferior for LAFB, lateral for LPFB)."""
+    if plan.conduction in (LBBB, IVCD):
+        return None
+    territory = plan.mi_territory or ""
+    if measured_axis == AXIS_LEFT and "inferior" not in territory:
+        return LAFB
+    if measured_axis == AXIS_RIGHT and "lateral" not in territory:
+        return LPFB
+    return None
 
 
 class NoiseLeadSampler:

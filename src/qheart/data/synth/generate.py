@@ -55,7 +55,7 @@ class SynthConfig:
     """ECG-QA (PTB-XL) has about 10 single-ECG questions per ECG."""
     chunk_size: int = 250
     realism: str = DEFAULT_REALISM
-    """Generator settings (`realism.REALISM`): "v2" (default) or "v1", the first generator."""
+    """Generator settings (`realism.REALISM`): "v3" (default), "v2" or "v1", the first generator."""
 
     def __post_init__(self) -> None:
         get_realism(self.realism)  # unknown names fail here

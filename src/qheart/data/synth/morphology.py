@@ -106,6 +106,8 @@ def sample_intervals(plan: F.Plan, rr_ms: float, rng: np.random.Generator,
         qrs = _uniform(rng, 125, 155)
     elif plan.conduction == F.IVCD:
         qrs = _uniform(rng, 122, 140)
+    elif plan.conduction == F.IRBBB:  # rSr' with a QRS still within the normal range
+        qrs = _uniform(rng, 88, 100)
     else:
         qrs = _uniform(rng, 56, 62) if plan.qrs_class == BELOW else _uniform(rng, 80, 100)
     p = pr = None
@@ -169,14 +171,16 @@ def _qrs_waves(plan: F.Plan, qrs: float, rng: np.random.Generator,
         terminal = _uniform(rng, 0.1, 0.22) * amp * unit([-0.4, -0.35, 0.85])
     else:
         terminal = _uniform(rng, 0.15, 0.3) * amp * unit([-0.3, -0.7, 0.6])
-    if plan.conduction == F.RBBB:
+    if plan.conduction in (F.RBBB, F.IRBBB):
         # Normal left-sided activation in ~80 ms, then slow rightward-anterior RV activation: R' in
-        # V1, broad S in I and V6.
+        # V1, broad S in I and V6. Incomplete: the same sequence shorter, with a smaller r'.
+        complete = plan.conduction == F.RBBB
         sig_r = (qrs - 62.0) / 5.0
+        size = _uniform(rng, 0.6, 0.9) if complete else _uniform(rng, 0.3, 0.5)
         waves = [
             Wave(8.0, 3.2, septal),
-            Wave(38.0, 10.0, amp * main),
-            Wave(qrs - 2.5 * sig_r, sig_r, _uniform(rng, 0.6, 0.9) * amp * unit([-0.7, 0.1, -0.7])),
+            Wave(38.0 if complete else 34.0, 10.0 if complete else 9.0, amp * main),
+            Wave(qrs - 2.5 * sig_r, sig_r, size * amp * unit([-0.7, 0.1, -0.7])),
         ]
         return waves
     waves = [

@@ -30,7 +30,10 @@ NOISE_TEXT = {
     F.BURST_NOISE: "Artifact in lead(s) {leads}",
     F.ELECTRODES: "Lead(s) unsuitable for analysis: {leads}",
 }
-_MINOR = {F.SINUS_BRADYCARDIA, F.SINUS_TACHYCARDIA, F.SINUS_ARRHYTHMIA, F.AXIS_LEFT, F.AXIS_RIGHT}
+_MINOR = {F.SINUS_BRADYCARDIA, F.SINUS_TACHYCARDIA, F.SINUS_ARRHYTHMIA, F.AXIS_LEFT, F.AXIS_RIGHT,
+          F.IRBBB}
+"""Statements that make a report "Borderline ECG" rather than "Abnormal ECG" (incomplete RBBB is
+often a normal variant)."""
 
 
 def _leads(names: tuple[str, ...]) -> str:
@@ -56,9 +59,13 @@ def report_lines(truth) -> list[str]:  # truth: qheart.data.synth.ecg.Truth
         F.LBBB: "Left bundle branch block",
         F.RBBB: "Right bundle branch block",
         F.IVCD: "Nonspecific intraventricular conduction delay",
+        F.IRBBB: "Incomplete right bundle branch block",
+        F.LAFB: "Left anterior fascicular block",
+        F.LPFB: "Left posterior fascicular block",
     }
-    if plan.conduction:
-        lines.append(conduction[plan.conduction])
+    for block in (plan.conduction, plan.fascicular):
+        if block:
+            lines.append(conduction[block])
     if F.LOW_VOLTAGE in scp:
         lines.append("Low QRS voltages")
     if F.LVH in scp:
