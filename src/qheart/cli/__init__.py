@@ -14,6 +14,7 @@ import typer
 from qheart.cli import (
     ask,
     compare,
+    deepfake,
     demo,
     ecgqa,
     evaluate,
@@ -39,6 +40,7 @@ data_app.command("synth")(synth.synth)
 data_app.command("plot")(synth.plot)
 data_app.command("ecgqa")(ecgqa.summarize)
 data_app.command("compare")(compare.compare)
+data_app.command("deepfake")(deepfake.deepfake)
 app.add_typer(data_app, name="data")
 app.command("pretrain")(pretrain.pretrain)
 app.command("zero-shot")(pretrain.zero_shot)
