@@ -1,8 +1,8 @@
 """Does the synthetic benchmark carry over to real ECGs? Before vs after the realism work, same budget.
 
 For each variant — a generator setting (`qheart.data.synth.realism`: "v1" the first generator,
-"v2" the current one) and a pre-training augmentation preset (`qheart.data.augment`: "off",
-"recording") — this script synthesises the benchmark (shared between variants with the same
+"v2" the realistic one, "v3" the default: v2 with incomplete RBBB and fascicular blocks) and a
+pre-training augmentation preset (`qheart.data.augment`: "off", "recording") — this script synthesises the benchmark (shared between variants with the same
 generator), pre-trains the cpu-small encoder exactly as `qheart demo` does (same preset, same
 wall-time budget: `--minutes`, 5 by default; or a fixed `--steps` count, fairer when other jobs
 share the CPU), then prints, side by side:
@@ -35,8 +35,11 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "v2-only": ("v2", "off"),
     "aug-only": ("v1", "recording"),
     "after": ("v2", "recording"),
+    "v3": ("v3", "recording"),
+    "v3+deepfake": ("v3", "recording"),
 }
-"""variant → (generator realism, augmentation preset)."""
+"""variant → (generator realism, augmentation preset). "+deepfake": the `--deepfake` store's
+unlabelled real-like ECGs join pre-training as masked-modelling-only items."""
 REAL_PTBXL = Path(__file__).resolve().parents[1].parent / "shared" / "real-samples" / "ptb-xl"
 
 
@@ -54,7 +57,7 @@ def make_bench(out: Path, realism: str, n_ecgs: int, corpus_ecgs: int, seed: int
 
 
 def pretrain_variant(out: Path, bench: Path, name: str, augment: str, minutes: float | None,
-                     steps: int | None, seed: int) -> Path:
+                     steps: int | None, seed: int, unpaired: list[Path]) -> Path:
     from qheart.training.pretrain import pretrain
     from qheart.training.pretrain_config import PretrainConfig
     from qheart.training.pretrain_data import PretrainData
@@ -68,7 +71,7 @@ def pretrain_variant(out: Path, bench: Path, name: str, augment: str, minutes: f
         overrides["max_steps"] = steps
     config = PretrainConfig.from_name("cpu-small", **overrides)
     started = time.monotonic()
-    result = pretrain(config, PretrainData.from_path(bench), run,
+    result = pretrain(config, PretrainData.from_path(bench, unpaired), run,
                       resume=(run / "checkpoint").is_dir(),
                       max_minutes=None if steps else minutes, progress=False)
     (run / "done").write_text(json.dumps({"steps": result.step,
@@ -138,6 +141,9 @@ def main() -> None:
                         help="prepared store of the real PTB-XL records (qheart data prepare ptbxl)")
     parser.add_argument("--ptbxl", type=Path, default=REAL_PTBXL,
                         help="PTB-XL folder (for scp_statements.csv, and to prepare --real)")
+    parser.add_argument("--deepfake", type=Path, default=Path("runs/deepfake"),
+                        help="store of unlabelled ECGs for the +deepfake variant "
+                             "(qheart data deepfake --out STORE --n 2800)")
     parser.add_argument("--compare", action="store_true",
                         help="also the realism report's two-sample AUC per generator")
     parser.add_argument("--compare-ecgs", type=int, default=300)
@@ -155,7 +161,11 @@ def main() -> None:
         realism, augment = VARIANTS[name]
         print(f"[{name}] generator {realism}, augmentation {augment}")
         bench = make_bench(args.out, realism, args.n_ecgs, args.corpus_ecgs, args.seed)
-        run = pretrain_variant(args.out, bench, name, augment, args.minutes, args.steps, args.seed)
+        unpaired = [args.deepfake] if name.endswith("+deepfake") else []
+        if unpaired and not (args.deepfake / "store.json").is_file():
+            parser.error(f"variant {name} needs --deepfake STORE (qheart data deepfake --out STORE)")
+        run = pretrain_variant(args.out, bench, name, augment, args.minutes, args.steps, args.seed,
+                               unpaired)
         results[name] = {"realism": realism, "augment": augment, "bench": str(bench),
                          "run": str(run), **score(run, bench, args.real, args.ptbxl / "scp_statements.csv")}
         if args.compare:

@@ -52,6 +52,16 @@ def test_dropped_pairs_contribute_nothing() -> None:
     assert masked < loss(ecg, text)
 
 
+def test_an_ecg_without_a_report_leaves_the_siglip_loss_of_the_others_unchanged() -> None:
+    torch.manual_seed(1)
+    ecg, text = torch.randn(4, 8), torch.randn(4, 8)
+    loss = SigLIPLoss()
+    paired = torch.tensor([1.0, 1.0, 0.0, 1.0])  # ECG 2 has no report
+    weights = paired[:, None] * paired[None, :]
+    keep = torch.tensor([0, 1, 3])
+    torch.testing.assert_close(loss(ecg, text, weights), loss(ecg[keep], text[keep]))
+
+
 def test_near_identical_reports_are_not_negatives() -> None:
     emb = torch.tensor([[1.0, 0.0], [0.999, 0.04], [0.0, 1.0], [0.0, 1.0]])
     keys = torch.tensor([0, 1, 2, 3])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -84,6 +85,21 @@ def test_benchmark_folder_uses_train_split_and_corpus(tmp_path) -> None:
     assert data.signals(np.array([0, 13, 0])).shape == (3, 12, 5000)
     assert data.report_keys[0] == "sinus rhythm. normal ecg"  # row 1: "Sinus rhythm.  Normal ECG"
     assert ptd.normalise_report(REPORTS[0]) == ptd.normalise_report(REPORTS[1])
+
+
+def test_unpaired_ecgs_join_for_masked_modelling_only(tmp_path) -> None:
+    write_store(tmp_path / "bench" / "store", 12, split="train")
+    write_store(tmp_path / "unlabelled", 6, first_id=200)
+    data = PretrainData.from_path(tmp_path / "bench", [tmp_path / "unlabelled"])
+    assert len(data) == 9 + 6
+    assert data.paired.tolist() == [True] * 9 + [False] * 6  # their reports are never read
+    embeddings, row = ptd.cached_report_embeddings(data, tiny_config(), tmp_path,
+                                                   report_encoder=fake_report_encoder)
+    assert torch.all(embeddings[row[~data.paired]] == 0)
+    assert torch.all(embeddings[row[data.paired]].norm(dim=-1) > 0.99)
+    result = pretrain(tiny_config(max_steps=2), data, tmp_path / "run",
+                      report_encoder=fake_report_encoder, progress=False)
+    assert result.step == 2 and all(math.isfinite(h["loss"]) for h in result.history)
 
 
 def test_batches_cover_each_item_once_per_epoch() -> None:

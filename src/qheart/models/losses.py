@@ -29,15 +29,17 @@ class SigLIPLoss(nn.Module):
 
     def forward(self, ecg: torch.Tensor, text: torch.Tensor,
                 pair_weights: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean over ECGs of the summed pair losses. pair_weights: (B, B), 0 drops a pair."""
+        """Mean over ECGs of the summed pair losses. pair_weights: (B, B), 0 drops a pair; an
+        ECG whose true pair (diagonal) is dropped is out of the mean (an ECG without a report)."""
         if ecg.shape[0] != text.shape[0]:
             raise ValueError(f"{ecg.shape[0]} ECGs but {text.shape[0]} reports")
         logits = self.logits(ecg.float(), text.float())  # (B, B)
         labels = 2.0 * torch.eye(len(logits), device=logits.device) - 1.0  # +1 diag, -1 off
         loss = -F.logsigmoid(labels * logits)  # (B, B)
-        if pair_weights is not None:
-            loss = loss * pair_weights
-        return loss.sum() / len(logits)
+        if pair_weights is None:
+            return loss.sum() / len(logits)
+        counted = (pair_weights.diagonal() > 0).sum().clamp(min=1)
+        return (loss * pair_weights).sum() / counted
 
 
 def negative_pair_weights(report_embeddings: torch.Tensor, threshold: float,

@@ -178,6 +178,8 @@ def train_step(model: nn.Module, local: PretrainModel, optimizer: torch.optim.Op
     batch_keys = keys[indices]
     cached = report_embeddings[batch_keys]  # (B, text_dim), frozen encoder: the search space
     weights = negative_pair_weights(cached, config.negative_threshold, batch_keys)  # (B, B)
+    paired = torch.as_tensor(data.paired[indices], dtype=torch.float32)  # (B,)
+    weights = weights * paired[:, None] * paired[None, :]  # unpaired ECGs: masked modelling only
     with accelerator.autocast():
         if local.text_encoder is not None:  # tuned: embed this batch's reports afresh
             reports = local.text_encoder([data.report_keys[i] for i in indices])

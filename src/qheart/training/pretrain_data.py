@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ ReportEncoder = Callable[[list[str]], torch.Tensor]
 """texts → (N, dim) embeddings (the frozen text encoder's `encode`, or a stand-in)."""
 
 REPORT_CACHE = "report_embeddings.safetensors"
+UNPAIRED = ""
+"""Report key of an ECG without a report: its embedding is zero and SigLIP never sees it."""
 
 # ----------------------------------------------------------------------------- data
 
@@ -45,12 +48,23 @@ class PretrainData:
     def __len__(self) -> int:
         return len(self.items)
 
+    @cached_property
+    def paired(self) -> np.ndarray:
+        """(N,) bool: the item has a report (unpaired ECGs only feed masked modelling)."""
+        return np.asarray([key != UNPAIRED for key in self.report_keys], dtype=bool)
+
     @classmethod
-    def from_stores(cls, stores: list[SignalStore], splits: dict[int, set[str] | None]) -> PretrainData:
-        """Pairs of every row with a non-empty report (and, per store, a `split` in the set)."""
+    def from_stores(cls, stores: list[SignalStore], splits: dict[int, set[str] | None],
+                    unpaired: set[int] = frozenset()) -> PretrainData:
+        """Pairs of every row with a non-empty report (and, per store, a `split` in the set); the
+        stores in `unpaired` join with every row and no report (masked modelling only)."""
         items, keys = [], []
         for index, store in enumerate(stores):
             meta = store.metadata
+            if index in unpaired:
+                items += [(index, r) for r in range(len(meta))]
+                keys += [UNPAIRED] * len(meta)
+                continue
             keep = meta["report"].fillna("").str.strip() != ""
             wanted = splits.get(index)
             if wanted is not None and "split" in meta.columns:
@@ -63,11 +77,14 @@ class PretrainData:
         return cls(stores, np.asarray(items, dtype=np.int64), keys)
 
     @classmethod
-    def from_path(cls, path: str | Path) -> PretrainData:
-        """A store folder (all rows), or a benchmark folder: `store/` (train split) + `corpus/`."""
+    def from_path(cls, path: str | Path, unpaired: list[str | Path] = ()) -> PretrainData:
+        """A store folder (all rows), or a benchmark folder: `store/` (train split) + `corpus/`;
+        plus `unpaired` stores of ECGs without reports (e.g. `qheart data deepfake`)."""
         path = Path(path)
+        extra = [SignalStore(p) for p in unpaired]
         if (path / "store.json").is_file():
-            return cls.from_stores([SignalStore(path)], {0: None})
+            stores = [SignalStore(path), *extra]
+            return cls.from_stores(stores, {0: None}, set(range(1, len(stores))))
         stores, splits = [], {}
         if (path / "store" / "store.json").is_file():
             stores.append(SignalStore(path / "store"))
@@ -77,7 +94,8 @@ class PretrainData:
             stores.append(SignalStore(path / "corpus"))
         if not stores:
             raise FileNotFoundError(f"{path}: neither a signal store nor a folder with store/ or corpus/")
-        return cls.from_stores(stores, splits)
+        first = len(stores)
+        return cls.from_stores([*stores, *extra], splits, set(range(first, first + len(extra))))
 
     def signals(self, indices: np.ndarray) -> np.ndarray:
         """(B, 12, n) float32 for item indices, read store by store."""
@@ -176,6 +194,8 @@ def cached_report_embeddings(data: PretrainData, config: PretrainConfig, out: Pa
     from safetensors.torch import load_file, save_file
 
     unique, inverse = np.unique(np.asarray(data.report_keys, dtype=object), return_inverse=True)
+    # UNPAIRED ("") sorts first: embed the real reports only, and give it a zero row.
+    has_unpaired = len(unique) > 0 and unique[0] == UNPAIRED
     path, meta_path = out / REPORT_CACHE, out / (REPORT_CACHE + ".json")
     meta = {"text_encoder": config.text_encoder, "pooling": config.report_pooling,
             "reports": unique.tolist()}
@@ -184,7 +204,10 @@ def cached_report_embeddings(data: PretrainData, config: PretrainConfig, out: Pa
     if report_encoder is None:
         text_model = TextEncoder(config.text_encoder)
         report_encoder = lambda texts: text_model.encode(texts, progress=log)  # noqa: E731
-    embeddings = embed_reports(unique.tolist(), report_encoder, config.report_pooling)
+    embeddings = embed_reports(unique[int(has_unpaired):].tolist(), report_encoder,
+                               config.report_pooling)
+    if has_unpaired:
+        embeddings = torch.cat([torch.zeros(1, embeddings.shape[1]), embeddings])
     save_file({"embeddings": embeddings.contiguous()}, str(path))
     meta_path.write_text(json.dumps(meta))
     return embeddings, inverse
