@@ -74,9 +74,11 @@ def test_cli_writes_the_report(tmp_path):
     generate_benchmark(tmp_path / "b", 8, seed=2, chunk_size=8)
     out = tmp_path / "report"
     result = CliRunner().invoke(app, ["data", "compare", "--synthetic", str(tmp_path / "a" / "store"),
-                                      "--real", str(tmp_path / "b" / "store"), "--out", str(out)])  # fmt: skip
+                                      "--real", str(tmp_path / "b" / "store"), "--out", str(out),
+                                      "--top", "1000"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "two-sample AUC" in result.output and "heart_rate_bpm" in result.output
+    assert "noise_mv[aVR]" in result.output  # lead names are not read as console markup
     summary = json.loads((out / "compare.json").read_text())
     assert summary["n_synthetic"] == summary["n_real"] == 8 and 0.0 <= summary["two_sample_auc"] <= 1.0
     assert (out / "compare.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

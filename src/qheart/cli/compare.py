@@ -25,6 +25,7 @@ def compare(
     import sys
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import Progress
     from rich.table import Table
 
@@ -49,13 +50,14 @@ def compare(
             table.add_column(column, justify="right")
     for part in (shown, rest):
         for r in part.sort_values("wasserstein_scaled", ascending=False).itertuples():
-            table.add_row(r.feature, f"{r.synthetic_median:.3g}", f"{r.real_median:.3g}",
+            table.add_row(escape(r.feature), f"{r.synthetic_median:.3g}", f"{r.real_median:.3g}",
                           f"{r.synthetic_nan:.0%}/{r.real_nan:.0%}", f"{r.wasserstein:.3g}",
                           f"{r.wasserstein_scaled:.2f}", f"{r.auc:.2f}")  # fmt: skip
         table.add_section()
     console.print(table)
     weights = report.two_sample.weights.head(8)
-    console.print("classifier leans on: " + ", ".join(f"{k} ({v:+.2f})" for k, v in weights.items()),
+    console.print("classifier leans on: " + ", ".join(f"{escape(k)} ({v:+.2f})"
+                                                      for k, v in weights.items()),
                   highlight=False)  # fmt: skip
     folds = ", ".join(f"{a:.2f}" for a in report.two_sample.fold_aucs)
     console.print(f"two-sample AUC (synthetic vs real, {config.folds}-fold CV): "
