@@ -241,6 +241,41 @@ def test_ensemble_scores_follow_the_members() -> None:
         ensemble_scores(ecg, members, owner, 2, "median")
 
 
+def test_a_finding_stated_by_omission_scores_as_minus_its_alternatives(tmp_path) -> None:
+    """"normal heart axis" is never printed: a normal axis is a report with no axis deviation
+    statement, so its class scores as minus those statements' ensemble."""
+    from qheart.data.store import SignalStore
+    from qheart.data.synth import findings as F
+    from qheart.data.synth.reports import AXIS_TEXT
+    from qheart.evaluation.class_prompts import normalise
+    from qheart.evaluation.zero_shot import LabelSet, class_scores
+
+    findings = [[F.AXIS_NORMAL], [F.AXIS_LEFT]]
+    rows = pd.DataFrame({"ecg_id": range(2), "patient_id": range(2), "report": "",
+                         "findings": [json.dumps(f) for f in findings]})
+    write_store(tmp_path / "s", rows)
+    labels = build_label_set("synthetic", SignalStore(tmp_path / "s"), all_rows=True)
+    normal = labels.classes.index(F.AXIS_NORMAL)
+    assert labels.negated is not None and labels.negated[normal]
+    assert not labels.negated[labels.classes.index(F.AXIS_LEFT)]
+    assert labels.ensemble()[normal] == [normalise(t) for t in AXIS_TEXT.values()]
+
+    def text_encode(texts: list[str]) -> torch.Tensor:  # deviations along e0, the rest along e1
+        deviated = {normalise(t) for t in AXIS_TEXT.values()}
+        return torch.tensor([[1.0, 0.0] if t in deviated else [0.0, 1.0] for t in texts])
+
+    head = TextHead(2, 2)
+    with torch.no_grad():
+        head.proj.weight.copy_(torch.eye(2))
+        head.proj.bias.zero_()
+    z = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)  # ECG 0 normal, ECG 1 deviated
+    scores = class_scores(z, labels, head, text_encode, "mean")
+    np.testing.assert_allclose(scores[:, normal], [0.0, -1.0], atol=1e-6)
+    plain = LabelSet(**{**labels.__dict__, "negated": None})
+    np.testing.assert_allclose(class_scores(z, plain, head, text_encode, "mean")[:, normal],
+                               [0.0, 1.0], atol=1e-6)
+
+
 def test_a_class_whose_members_match_the_ecgs_scores_higher(tmp_path) -> None:
     """ECG embeddings near "left bundle branch block": CD (whose member it is) separates them
     perfectly by its ensemble, while its class name — unrelated text here — does not."""

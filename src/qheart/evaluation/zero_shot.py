@@ -80,6 +80,9 @@ class LabelSet:
     """What was dropped or decided while building the set (printed with the results)."""
     members: list[list[str]] | None = None
     """Per class, the report statements that describe it (prompt ensemble); None: `prompts`."""
+    negated: list[bool] | None = None
+    """Per class, True: its members are its alternatives and it scores as minus their ensemble
+    (class_prompts.STATED_BY_OMISSION); None: no class is."""
 
     def ensemble(self) -> list[list[str]]:
         """Member texts per class; a class without members is its own single prompt."""
@@ -126,16 +129,18 @@ def synthetic_label_set(store: SignalStore, *, all_rows: bool = False, split: st
         prompt_of = {code: name for name, code in cp.SYNTHETIC_SUPERCLASSES.items()}
         prompt_of[cp.SYNTHETIC_NORMAL] = PTBXL_SUPER_PROMPTS["NORM"]
     else:
-        statements, prompt_of = cp.FINDING_STATEMENTS, {}
+        statements, prompt_of = {**cp.FINDING_STATEMENTS, **cp.STATED_BY_OMISSION}, {}
     classes = sorted({f for row in findings for f in row})
     prompts = [prompt_of.get(c, c) for c in classes]
     members = [[cp.normalise(s) for s in statements.get(c, [])] for c in classes]
+    negated = [not superclasses and c in cp.STATED_BY_OMISSION for c in classes]
     labels = _multi_hot(findings, classes)
     if all_rows or "split" not in meta.columns:
-        return LabelSet(name, classes, prompts, np.arange(len(meta)), labels, members=members)
+        return LabelSet(name, classes, prompts, np.arange(len(meta)), labels, members=members,
+                        negated=negated)
     rows, train = _split_rows(meta, "split", {split}), _split_rows(meta, "split", {"train"})
     return LabelSet(name, classes, prompts, rows, labels[rows], train, labels[train],
-                    members=members)
+                    members=members, negated=negated)
 
 
 def ptbxl_label_set(store: SignalStore, scp_statements: str | Path, group: str, *,
@@ -298,7 +303,10 @@ def class_scores(z: np.ndarray, label_set: LabelSet, text_head: TextHead,
         projected = text_head(text_encode(list(texts)).float()).numpy()  # (M, d)
     if prompting == "single":
         return zero_shot_scores(z, projected)
-    return ensemble_scores(z, projected, owner, len(label_set.classes), prompting)
+    scores = ensemble_scores(z, projected, owner, len(label_set.classes), prompting)
+    if label_set.negated is not None:
+        scores[:, np.asarray(label_set.negated, dtype=bool)] *= -1.0
+    return scores
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, max_iter: int = 200
