@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -77,7 +77,7 @@ class PretrainData:
         return cls(stores, np.asarray(items, dtype=np.int64), keys)
 
     @classmethod
-    def from_path(cls, path: str | Path, unpaired: list[str | Path] = ()) -> PretrainData:
+    def from_path(cls, path: str | Path, unpaired: Sequence[str | Path] = ()) -> PretrainData:
         """A store folder (all rows), or a benchmark folder: `store/` (train split) + `corpus/`;
         plus `unpaired` stores of ECGs without reports (e.g. `qheart data deepfake`)."""
         path = Path(path)

@@ -190,7 +190,7 @@ def sample_plan(rng: np.random.Generator, noise_leads: NoiseLeadSampler,
         plan.conduction = IRBBB
     wide = plan.conduction in WIDE_QRS_BLOCKS
     plan.qrs_class = ABOVE if wide else (BELOW if rng.random() < 0.04 else WITHIN)
-    if plan.conduction == IRBBB:
+    if plan.conduction == IRBBB:  # after the draw above, which v3 keeps so its stream is v2's
         plan.qrs_class = WITHIN
     if plan.has_p_waves:
         plan.av_block = rng.random() < 0.10
