@@ -25,7 +25,7 @@ def test_measure_json_parses_and_matches_the_truth(tmp_path):
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert abs(out["qrs_ms"] - sim.truth.features["qrs duration"]) <= 12
-    assert out["text"].startswith("Measured: HR ")
+    assert out["text"].startswith("Measured: heart rate ")
     assert [lead["lead"] for lead in out["leads"]][:2] == ["I", "II"]
 
 

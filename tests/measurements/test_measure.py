@@ -13,7 +13,7 @@ from qheart.data.synth import findings as F
 from qheart.data.synth.ecg import Simulated, simulate_plan
 from qheart.data.synth.findings import axis_label
 from qheart.measurements import Measurements, measure_ecg, measurement_text
-from qheart.measurements.reference import NORMAL_RANGES, axis_class
+from qheart.measurements.reference import NORMAL_RANGES
 
 TOLERANCE_MS = {"qrs duration": 12, "pr interval": 14, "qt interval": 16, "p duration": 20}
 FIELD = {"qrs duration": "qrs_ms", "pr interval": "pr_ms", "qt interval": "qt_ms",
@@ -138,7 +138,7 @@ def test_noise_only_record_is_all_nan_with_reasons():
     m = measure_ecg(noise)
     for name in ("heart_rate_bpm", "qrs_ms", "qt_ms", "pr_ms", "axis_deg"):
         assert math.isnan(getattr(m, name)) and m.reasons[name]
-    assert "n/a" in measurement_text(m)
+    assert "heart rate not measured" in measurement_text(m)
     flat = measure_ecg(np.zeros((12, 5000), np.float32))
     assert math.isnan(flat.heart_rate_bpm) and flat.reasons["heart_rate_bpm"]
     assert all(lead.quality_label == "flat" for lead in flat.leads)
@@ -168,6 +168,24 @@ def test_other_sample_rates_are_resampled():
         measure_ecg(np.zeros((8, 5000)))
 
 
+def test_block_groups_features_under_ecg_qa_range_labels():
+    """Every feature is spelled as ECG-QA's answers spell it, under the label its value gets, so
+    a question about it is answered by a span of the block."""
+    m = Measurements(heart_rate_bpm=150.0, rr_mean_ms=400.0, p_duration_ms=math.nan, pr_ms=150.0,
+                     qrs_ms=128.0, qt_ms=300.0, qtc_bazett_ms=474.0, axis_deg=-45.0)
+    text = measurement_text(m)
+    assert text == ("Measured: heart rate 150 bpm; axis -45° (left axis deviation); rr interval "
+                    "400 ms and qt interval 300 ms below the normal range; pr interval 150 ms "
+                    "within the normal range; qrs duration 128 ms and qt corrected 474 ms above "
+                    "the normal range; p duration not measured.")
+    for angle in (-120.0, -45.0, 0.0, 120.0):  # the axis in the wording of the synthetic labels
+        assert f"({axis_label(angle)})" in measurement_text(Measurements(axis_deg=angle))
+    for feature in NORMAL_RANGES:
+        label = m.range_label(feature) or "not measured"
+        assert any(feature in part and part.endswith(label)
+                   for part in text.rstrip(".").split("; ")), feature
+
+
 def test_to_dict_is_json_safe_and_text_is_short(sinus_cases):
     sim, m = sinus_cases[0]
     d = json.loads(json.dumps(m.to_dict(), allow_nan=False))
@@ -178,9 +196,8 @@ def test_to_dict_is_json_safe_and_text_is_short(sinus_cases):
     assert d_af["pr_ms"] is None and d_af["reasons"]["pr_ms"]
     text = measurement_text(m)
     assert text == measurement_text(measure_ecg(sim.signal))  # deterministic
-    assert len(text.split()) <= 45 and len(text) <= 240
-    assert f"QRS {m.qrs_ms:.0f} ms" in text
-    label = {"below the normal range": "below", "within the normal range": "normal",
-             "above the normal range": "above"}[NORMAL_RANGES["qrs duration"].label(m.qrs_ms)]  # fmt: skip
-    assert f"QRS {m.qrs_ms:.0f} ms ({label})" in text
-    assert f"({axis_class(m.axis_deg)})" in text
+    assert len(text.split()) <= 45 and len(text) <= 260
+    label = NORMAL_RANGES["qrs duration"].label(m.qrs_ms)
+    group = next(part for part in text.rstrip(".").split("; ") if part.endswith(label))
+    assert f"qrs duration {m.qrs_ms:.0f} ms" in group
+    assert f"{m.axis_deg:+.0f}°" in text

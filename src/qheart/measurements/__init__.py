@@ -3,7 +3,7 @@ canonical 12-lead signal, and the compact text block that puts them in the promp
 
     from qheart.measurements import measure_ecg, measurement_text
     m = measure_ecg(signal)           # (12, 5000) mV at 500 Hz
-    measurement_text(m)               # "Measured: HR 72 bpm; RR 833 ms (normal); ..."
+    measurement_text(m)               # "Measured: heart rate 72 bpm; axis +45° (normal heart axis); ..."
 """
 
 from qheart.measurements.measure import LeadMeasurement, MeasureConfig, Measurements, measure_ecg

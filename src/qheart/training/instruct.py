@@ -90,8 +90,11 @@ def retrieval_cache(inputs: TrainInputs, split: str, *, progress: bool):
 
 
 def measurement_cache(bench: Benchmark) -> Path:
-    """Where measurement text blocks of a benchmark's ECGs are cached (by ecg_id)."""
-    return bench.store_dir.parent / "measurements" / f"{bench.store_dir.name}.json"
+    """Where measurement text blocks of a benchmark's ECGs are cached (by ecg_id); the block's
+    version is in the name, so a change of wording never reuses stale text."""
+    from qheart.measurements.text import BLOCK_VERSION
+
+    return bench.store_dir.parent / "measurements" / f"{bench.store_dir.name}.v{BLOCK_VERSION}.json"
 
 
 def question_catalogue(data: QASet) -> dict:
