@@ -160,6 +160,20 @@ def test_option_ranking_behind_one_prompt_pass_equals_whole_sequences(qa_world) 
         np.testing.assert_allclose(fast[q], slow.numpy(), rtol=1e-4, atol=1e-4)
 
 
+def test_range_queries_get_one_range_other_queries_a_set() -> None:
+    from qheart.data.options import LEAD_OPTIONS, RANGE_OPTIONS
+    from qheart.models.decoding import choose, is_multi_answer
+
+    near_tie = np.log([0.45, 0.40, 0.15])  # the second option is within the 0.7 ratio
+    ranges = ["above the normal range", "within the normal range", "below the normal range"]
+    assert not is_multi_answer("single-query", ranges)
+    assert choose(ranges, near_tie, multi=is_multi_answer("single-query", ranges))[0] == [ranges[0]]
+    leads = list(LEAD_OPTIONS[:3])
+    assert is_multi_answer("single-query", leads)
+    assert choose(leads, near_tie, multi=True)[0] == leads[:2]
+    assert not is_multi_answer("single-choose", list(RANGE_OPTIONS))
+
+
 def test_grouped_batches_keep_questions_of_one_ecg_together_and_cover_the_epoch() -> None:
     from qheart.training.instruct_data import BatchPlan
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from qheart.data.options import RANGE_OPTIONS, answer_set
 from qheart.models.prompts import PromptText, PromptTokenizer, pad_right
 from qheart.models.qheart_model import QHeartModel
 
@@ -78,9 +79,11 @@ def choose(options: Sequence[str], logprobs: np.ndarray, *, multi: bool,
             {o: round(float(p), 6) for o, p in zip(options, probs, strict=True)})
 
 
-def is_multi_answer(question_type: str) -> bool:
-    """Query questions (leads, numeric features, findings lists) may have several answers."""
-    return question_type == "single-query"
+def is_multi_answer(question_type: str, options: Sequence[str] = ()) -> bool:
+    """Query questions (leads, numeric features, findings lists) may have several answers, except
+    "what range" ones: the three ranges split the number line, so exactly one holds (ECG-QA's
+    answers for that template are one range, or `none`)."""
+    return question_type == "single-query" and answer_set(options) != answer_set(RANGE_OPTIONS)
 
 
 def rank_decode(model: QHeartModel, prompts: PromptTokenizer, texts: Sequence[PromptText],
@@ -88,7 +91,7 @@ def rank_decode(model: QHeartModel, prompts: PromptTokenizer, texts: Sequence[Pr
                 signals: torch.Tensor | None) -> list[tuple[list[str], dict[str, float]]]:
     """(answer set, option probabilities) per question; answers are always options."""
     logprobs = option_logprobs(model, prompts, texts, options, signals)
-    return [choose(opts, lp, multi=is_multi_answer(qtype))
+    return [choose(opts, lp, multi=is_multi_answer(qtype, opts))
             for opts, lp, qtype in zip(options, logprobs, question_types, strict=True)]
 
 
