@@ -37,9 +37,12 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "after": ("v2", "recording"),
     "v3": ("v3", "recording"),
     "v3+deepfake": ("v3", "recording"),
+    "v3+deepfake-normal": ("v3", "recording"),
 }
 """variant → (generator realism, augmentation preset). "+deepfake": the `--deepfake` store's
-unlabelled real-like ECGs join pre-training as masked-modelling-only items."""
+unlabelled real-like ECGs join pre-training as masked-modelling-only items. "+deepfake-normal":
+they join as *normal* ECGs, each paired with the report our generator writes for a normal ECG at
+its measured rate (deepfake-ecg's GAN was trained on 7,233 normal ECGs, Thambawita et al. 2021)."""
 REAL_PTBXL = Path(__file__).resolve().parents[1].parent / "shared" / "real-samples" / "ptb-xl"
 
 
@@ -56,8 +59,34 @@ def make_bench(out: Path, realism: str, n_ecgs: int, corpus_ecgs: int, seed: int
     return bench
 
 
+def normal_report(heart_rate_bpm: float) -> str:
+    """The generator's report for a normal sinus ECG at this rate (its wording, reports.py)."""
+    if heart_rate_bpm < 60:
+        return "Sinus bradycardia. Borderline ECG."
+    if heart_rate_bpm > 100:
+        return "Sinus tachycardia. Borderline ECG."
+    return "Sinus rhythm. Normal ECG."
+
+
+def with_normal_background(data, store_path: Path):
+    """`data` plus every ECG of `store_path` paired with `normal_report` of its measured rate."""
+    import numpy as np
+
+    from qheart.data.store import SignalStore
+    from qheart.measurements import measure_ecg
+    from qheart.training.pretrain_data import PretrainData, normalise_report
+
+    store = SignalStore(store_path)
+    rates = [measure_ecg(store.signal(row)).heart_rate_bpm for row in range(len(store.metadata))]
+    keys = [normalise_report(normal_report(r if r == r else 75.0)) for r in rates]  # NaN: normal
+    items = np.column_stack([np.full(len(keys), len(data.stores)), np.arange(len(keys))])
+    return PretrainData([*data.stores, store], np.concatenate([data.items, items]).astype(np.int64),
+                        [*data.report_keys, *keys])
+
+
 def pretrain_variant(out: Path, bench: Path, name: str, augment: str, minutes: float | None,
-                     steps: int | None, seed: int, unpaired: list[Path]) -> Path:
+                     steps: int | None, seed: int, unpaired: list[Path],
+                     background: Path | None = None) -> Path:
     from qheart.training.pretrain import pretrain
     from qheart.training.pretrain_config import PretrainConfig
     from qheart.training.pretrain_data import PretrainData
@@ -71,7 +100,10 @@ def pretrain_variant(out: Path, bench: Path, name: str, augment: str, minutes: f
         overrides["max_steps"] = steps
     config = PretrainConfig.from_name("cpu-small", **overrides)
     started = time.monotonic()
-    result = pretrain(config, PretrainData.from_path(bench, unpaired), run,
+    data = PretrainData.from_path(bench, unpaired)
+    if background is not None:
+        data = with_normal_background(data, background)
+    result = pretrain(config, data, run,
                       resume=(run / "checkpoint").is_dir(),
                       max_minutes=None if steps else minutes, progress=False)
     (run / "done").write_text(json.dumps({"steps": result.step,
@@ -162,10 +194,11 @@ def main() -> None:
         print(f"[{name}] generator {realism}, augmentation {augment}")
         bench = make_bench(args.out, realism, args.n_ecgs, args.corpus_ecgs, args.seed)
         unpaired = [args.deepfake] if name.endswith("+deepfake") else []
-        if unpaired and not (args.deepfake / "store.json").is_file():
+        background = args.deepfake if name.endswith("+deepfake-normal") else None
+        if (unpaired or background) and not (args.deepfake / "store.json").is_file():
             parser.error(f"variant {name} needs --deepfake STORE (qheart data deepfake --out STORE)")
         run = pretrain_variant(args.out, bench, name, augment, args.minutes, args.steps, args.seed,
-                               unpaired)
+                               unpaired, background)
         results[name] = {"realism": realism, "augment": augment, "bench": str(bench),
                          "run": str(run), **score(run, bench, args.real, args.ptbxl / "scp_statements.csv")}
         if args.compare:
