@@ -78,7 +78,7 @@ def with_normal_background(data, store_path: Path):
 
     store = SignalStore(store_path)
     rates = [measure_ecg(store.signal(row)).heart_rate_bpm for row in range(len(store.metadata))]
-    keys = [normalise_report(normal_report(r if r == r else 75.0)) for r in rates]  # NaN: normal
+    keys = [normalise_report(normal_report(75.0 if math.isnan(r) else r)) for r in rates]  # NaN: normal
     items = np.column_stack([np.full(len(keys), len(data.stores)), np.arange(len(keys))])
     return PretrainData([*data.stores, store], np.concatenate([data.items, items]).astype(np.int64),
                         [*data.report_keys, *keys])

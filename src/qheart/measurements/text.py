@@ -29,8 +29,8 @@ def _join(items: list[str]) -> str:
 
 
 def measurement_text(m: Measurements) -> str:
-    """E.g. "Measured: heart rate 72 bpm; axis +45° (normal heart axis); qrs duration 128 ms above the normal
-    range; rr interval 833 ms, pr interval 160 ms, qt interval 400 ms and qt corrected 438 ms
+    """E.g. "Measured: heart rate 72 bpm; axis +45° (normal heart axis); qrs duration 128 ms
+    above the normal range; rr interval 833 ms, pr interval 160 ms, qt interval 400 ms and qt corrected 438 ms
     within the normal range; p duration not measured."
 
     Deterministic. Ranges below → within → above, a group only when it has a feature; QT

@@ -79,11 +79,14 @@ def choose(options: Sequence[str], logprobs: np.ndarray, *, multi: bool,
             {o: round(float(p), 6) for o, p in zip(options, probs, strict=True)})
 
 
+_RANGES = answer_set(RANGE_OPTIONS)
+
+
 def is_multi_answer(question_type: str, options: Sequence[str] = ()) -> bool:
     """Query questions (leads, numeric features, findings lists) may have several answers, except
     "what range" ones: the three ranges split the number line, so exactly one holds (ECG-QA's
     answers for that template are one range, or `none`)."""
-    return question_type == "single-query" and answer_set(options) != answer_set(RANGE_OPTIONS)
+    return question_type == "single-query" and answer_set(options) != _RANGES
 
 
 def rank_decode(model: QHeartModel, prompts: PromptTokenizer, texts: Sequence[PromptText],

@@ -97,10 +97,10 @@ TRAIN_PRESETS: dict[str, dict] = {
     # questions per second; the last layers are the ones that map to the vocabulary), small
     # batches so a 20-minute budget still makes hundreds of optimiser steps, and LoRA at 1e-3,
     # the rate of the freshly initialised mapper (at the demo's 7 minutes 3e-4 left Q-HEART's
-    # validation loss at 1.56 and blind's at 1.05; 1e-3 gave 0.96 and 0.77). No LoRA dropout: a CPU budget sees a
-    # fraction of one epoch, so nothing is revisited to overfit, and on CPU drawing the dropout
-    # masks (7 per layer, one per LoRA input) took 12% of a step. See the README for what each
-    # lever did.
+    # validation loss at 1.56 and blind's at 1.05; 1e-3 gave 0.96 and 0.77). No LoRA dropout:
+    # a CPU budget sees a fraction of one epoch, so nothing is revisited to overfit, and on CPU
+    # drawing the dropout masks (7 per layer, one per LoRA input) took 12% of a step. See the
+    # README for what each lever did.
     "cpu-small": {"model": {"llm": "smollm2-135m-instruct",
                             "llm_layers": (0, 1, 2, 3, 24, 25, 26, 27, 28, 29),
                             "encoder": "cpu-small", "lora_dropout": 0.0},
