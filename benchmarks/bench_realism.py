@@ -135,7 +135,9 @@ def _fmt(value: float | None) -> str:
 
 def print_table(results: dict[str, dict]) -> None:
     names = list(results)
-    header = f"{'':34s}" + "".join(f"{n + ' zs':>14s}{n + ' probe':>16s}" for n in names)
+    zs = max(14, max(len(n) for n in names) + 5)  # wide enough that long names stay apart
+    probe = zs + 3
+    header = f"{'':34s}" + "".join(f"{n + ' zs':>{zs}s}{n + ' probe':>{probe}s}" for n in names)
     for key, title in (("real-super", "real PTB-XL superclasses"), ("real-rhythm", "real PTB-XL rhythm")):
         first = results[names[0]][key]
         print(f"\n{title} ({first['n_ecgs']} records; probe: {first['probe']})")
@@ -143,19 +145,19 @@ def print_table(results: dict[str, dict]) -> None:
         for i, cls in enumerate(first["classes"]):
             label = f"{cls} (n={first['n_positive'][i]})"
             print(f"{label:34s}" + "".join(
-                f"{_fmt(results[n][key]['zero_shot_auc'][i]):>14s}"
-                f"{_fmt((results[n][key]['probe_auc'] or [None] * 99)[i]):>16s}" for n in names))
+                f"{_fmt(results[n][key]['zero_shot_auc'][i]):>{zs}s}"
+                f"{_fmt((results[n][key]['probe_auc'] or [None] * 99)[i]):>{probe}s}" for n in names))
         print(f"{'macro':34s}" + "".join(
-            f"{_fmt(results[n][key]['zero_shot_macro_auc']):>14s}"
-            f"{_fmt(results[n][key]['probe_macro_auc']):>16s}" for n in names))
+            f"{_fmt(results[n][key]['zero_shot_macro_auc']):>{zs}s}"
+            f"{_fmt(results[n][key]['probe_macro_auc']):>{probe}s}" for n in names))
     print("\nsynthetic test split (each variant's own benchmark)")
     print(f"{'macro over findings':34s}" + "".join(
-        f"{_fmt(results[n]['synthetic']['zero_shot_macro_auc']):>14s}"
-        f"{_fmt(results[n]['synthetic']['probe_macro_auc']):>16s}" for n in names))
-    print(f"{'pre-training steps':34s}" + "".join(f"{results[n]['steps']:>14d}{'':>16s}" for n in names))
+        f"{_fmt(results[n]['synthetic']['zero_shot_macro_auc']):>{zs}s}"
+        f"{_fmt(results[n]['synthetic']['probe_macro_auc']):>{probe}s}" for n in names))
+    print(f"{'pre-training steps':34s}" + "".join(f"{results[n]['steps']:>{zs}d}{'':>{probe}s}" for n in names))
     if all("two_sample_auc" in results[n] for n in names):
         print(f"{'two-sample AUC (synthetic vs real)':34s}" + "".join(
-            f"{_fmt(results[n]['two_sample_auc']):>14s}{'':>16s}" for n in names))
+            f"{_fmt(results[n]['two_sample_auc']):>{zs}s}{'':>{probe}s}" for n in names))
 
 
 def main() -> None:

@@ -148,6 +148,16 @@ def test_measurements_switch_puts_the_block_in_prompts_and_answers(qa_world, tmp
     answer = model.ask(signal, "Does this ECG show sinus rhythm?", sample_rate=500)
     assert answer.measurements and answer.measurements.startswith("Measured:")
 
+    from qheart.models.model_folder import MeasurementBlockMismatch
+
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["measurement_block"] == BLOCK_VERSION
+    for stale in ({**meta, "measurement_block": BLOCK_VERSION - 1},
+                  {k: v for k, v in meta.items() if k != "measurement_block"}):
+        (out / "config.json").write_text(json.dumps(stale))
+        with pytest.raises(MeasurementBlockMismatch, match="measurement block version"):
+            QHeart.from_pretrained(out)
+
 
 def test_prefix_alignment_pulls_the_prefix_towards_report_embeddings(qa_world, tmp_path) -> None:
     from qheart.training.align import cosine_distance, report_targets

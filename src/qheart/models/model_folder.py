@@ -33,6 +33,26 @@ class NotAModelError(ValueError):
     """A folder that is not a qheart model folder (message names it and what is missing)."""
 
 
+class MeasurementBlockMismatch(NotAModelError):
+    """A model trained on another wording of the measurement block than this qheart writes:
+    its prompts would carry text it never saw, so its answers would be silently worse."""
+
+
+def check_measurement_block(config: ModelConfig, meta: dict[str, Any], directory: Path) -> None:
+    """Models with `use_measurements` record the block version they were trained on; folders
+    written before the version was recorded were trained on version 1."""
+    from qheart.measurements.text import BLOCK_VERSION
+
+    if not config.use_measurements:
+        return
+    trained = meta.get("measurement_block", 1)
+    if trained != BLOCK_VERSION:
+        raise MeasurementBlockMismatch(
+            f"{directory}: trained with measurement block version {trained}, but this qheart "
+            f"writes version {BLOCK_VERSION}; retrain the model (or use the qheart it was "
+            "trained with)")
+
+
 def _prefix_state(model: QHeartModel) -> dict[str, torch.Tensor]:
     state = {f"mapper.{k}": v for k, v in model.mapper.state_dict().items()}
     state.update({f"prefix_norm.{k}": v for k, v in model.prefix_norm.state_dict().items()})
@@ -59,6 +79,10 @@ def save_model_folder(model: QHeartModel, tokenizer, out: Path, *, info: dict[st
             "llm": {"name": model.config.llm,
                     "fingerprint": weights_fingerprint(model.config.llm)},
             **info}
+    if model.config.use_measurements:
+        from qheart.measurements.text import BLOCK_VERSION
+
+        meta["measurement_block"] = BLOCK_VERSION
     (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
     return out
 
@@ -101,6 +125,7 @@ def load_model_folder(directory: str | Path, *, device: str = "cpu",
     directory = Path(directory)
     meta = read_model_config(directory)
     config = ModelConfig.from_dict(meta["model"])
+    check_measurement_block(config, meta, directory)
     llm, _ = load_llm(config, dtype=dtype)
     encoder = ECGEncoder.from_pretrained(directory / "encoder")
     model = QHeartModel(config, llm, encoder)
