@@ -188,6 +188,26 @@ def test_grouped_batches_keep_questions_of_one_ecg_together_and_cover_the_epoch(
     assert plan.batch(plan.per_epoch).tolist() != batches[0].tolist()  # a new epoch reshuffles
 
 
+def test_grouped_batches_pack_groups_whole_instead_of_splitting_them() -> None:
+    from qheart.training.instruct_data import BatchPlan, pack_groups
+
+    rows = np.random.default_rng(1).permutation(np.repeat(np.arange(40), 10))  # 10 per ECG
+    lengths = np.random.default_rng(2).integers(20, 90, len(rows)).astype(float)
+    plan = BatchPlan(lengths, 8, seed=0, rows=rows, per_ecg=4)  # groups of 4 + 4 + 2
+    batches = [plan.batch(s) for s in range(plan.per_epoch)]
+    seen = np.concatenate(batches)
+    assert len(seen) == len(set(seen.tolist())) >= 392  # at most one unfilled batch left out
+    assert all(len(b) == 8 for b in batches)
+    for b in batches:  # a group is never cut: each ECG brings 2 or 4 questions
+        _, counts = np.unique(rows[b], return_counts=True)
+        assert set(counts.tolist()) <= {2, 4}
+    contexts = np.mean([len(np.unique(rows[b])) for b in batches])
+    assert contexts <= 2.5  # 4 + 4 pairs, and 2 + 2 + 2 + 2: (1 × 2 + 0.25 × 4) / 1.25 = 2.4
+    parts = [np.arange(3), np.arange(3, 8), np.arange(8, 10), np.arange(10, 12)]
+    assert [b.tolist() for b in pack_groups(parts, 5)] == [[3, 4, 5, 6, 7], [0, 1, 2, 8, 9],
+                                                           [10, 11]]  # in the order they fill
+
+
 def test_switches_freeze_what_they_say() -> None:
     blind = QHeartModel(ModelConfig(encoder=TINY_ENCODER, use_ecg=False), tiny_llm())
     assert not any(p.requires_grad for p in blind.mapper.parameters())

@@ -161,7 +161,8 @@ def grouped_batches(rows: np.ndarray, lengths: np.ndarray, batch_size: int, per_
     """One epoch of batches in which questions come `per_ecg` at a time from the same ECG.
     Each ECG's questions are shuffled, ordered by length and cut into groups (so a group's
     tails pad little); the groups are shuffled, sorted by length within windows of `bucket`
-    batches, sliced into batches, and the batches shuffled. Depends only on the arguments."""
+    batches, packed whole into batches (`pack_groups`), and the batches shuffled. Depends only
+    on the arguments."""
     rng = np.random.default_rng([seed, epoch, 13])
     shuffled = rng.permutation(len(rows))  # random order among equal (ECG, length)
     order = shuffled[np.lexsort((lengths[shuffled], rows[shuffled]))]  # by ECG, then length
@@ -174,10 +175,34 @@ def grouped_batches(rows: np.ndarray, lengths: np.ndarray, batch_size: int, per_
     for start in range(0, len(groups), window):
         part = groups[start : start + window]
         ordered += [part[i] for i in np.argsort([lengths[g].mean() for g in part], kind="stable")]
-    order = np.concatenate(ordered)
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = pack_groups(ordered, batch_size)
     batches = [b for b in batches if len(b) == batch_size] or batches
     return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def pack_groups(groups: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
+    """First fit: each group goes whole into the first unfilled batch with room for it.
+
+    Why not slice the concatenated groups: with 10 questions per ECG cut into groups of 4
+    (4 + 4 + 2), slicing every 8 questions splits groups across batches, and a batch of 8
+    then carried 3.1 contexts (chat head, ECG prefix, report: ~107 tokens each) instead of 2.
+    Packed, the full groups pair up and the short ones fill batches together. Batches come out
+    in the order they fill, then the unfilled ones."""
+    filled: list[np.ndarray] = []
+    open_batches: list[list[np.ndarray]] = []
+    room: list[int] = []
+    for group in groups:
+        slot = next((i for i, r in enumerate(room) if r >= len(group)), None)
+        if slot is None:
+            open_batches.append([])
+            room.append(batch_size)
+            slot = len(room) - 1
+        open_batches[slot].append(group)
+        room[slot] -= len(group)
+        if room[slot] == 0:
+            filled.append(np.concatenate(open_batches.pop(slot)))
+            room.pop(slot)
+    return filled + [np.concatenate(parts) for parts in open_batches]
 
 
 class BatchPlan:
