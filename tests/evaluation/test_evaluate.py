@@ -46,3 +46,18 @@ def test_yardstick_on_the_real_ptbxl_samples(tiny_model_dir, real_samples, tmp_p
     table = json.loads((out / "yardstick-rank" / "yardstick.json").read_text())
     assert table["overall"]["n"] > 100 and 0.0 <= table["overall"]["accuracy"] <= 1.0
     assert any(row["finding"].startswith("sinus rhythm") for row in table["rows"])
+
+
+def test_compare_two_results_folders(tiny_model_dir, qa_world, tmp_path) -> None:
+    out = tmp_path / "eval"
+    argv = ["evaluate", "--model", str(tiny_model_dir), "--data", str(qa_world["bench"]),
+            "--limit", "8", "--decode", "both", "--no-text-metrics", "--out", str(out)]
+    assert runner.invoke(app, argv).exit_code == 0
+    result = runner.invoke(app, ["evaluate", "--compare", str(out / "test-rank"), "--compare",
+                                 str(out / "test-generate" / "results_questions.csv"),
+                                 "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "cmp" / "paired.json").read_text())
+    assert sum(c["n"] for k, c in data["cells"].items() if k in ("verify", "choose", "query")) == 8
+    one = runner.invoke(app, ["evaluate", "--compare", str(out / "test-rank")])
+    assert one.exit_code != 0 and "exactly two" in one.output

@@ -76,7 +76,54 @@ def evaluate_split(model_dir: Path, data: Path, store: Path | None, split: str,
                       f"{'' if metrics.meteor_synonyms else ' (no WordNet: without synonyms)'}, "
                       f"BLEU-1 {metrics.bleu1:.3f}")
     console.print(f"written to {out}")
-    return {"em": em, "meta": meta}
+    return {"em": em, "meta": meta, "records": records}
+
+
+def _questions_csv(path: Path) -> Path:
+    """A per-question CSV, or an evaluation folder that holds one."""
+    if path.is_dir():
+        found = sorted(path.glob("*_questions.csv"))
+        if len(found) != 1:
+            raise typer.BadParameter(f"{path}: expected one *_questions.csv (a `qheart evaluate` "
+                                     f"results folder), found {len(found)}")
+        return found[0]
+    if not path.is_file():
+        raise typer.BadParameter(f"{path}: no such file or folder")
+    return path
+
+
+def _system_name(path: Path) -> str:
+    """The model folder's name for MODEL/eval/<tag>/results_questions.csv, else the folder's."""
+    folder = path.parent if path.is_file() else path
+    return folder.parent.parent.name if folder.parent.name == "eval" else folder.name
+
+
+def compare_results(paths: list[Path], out: Path | None, console) -> None:
+    """Paired comparison of two evaluations of the same questions (A = the first)."""
+    from qheart.evaluation.paired import pair_records, paired_cells, paired_markdown
+    from qheart.evaluation.report import read_questions_csv
+
+    if len(paths) != 2:
+        raise typer.BadParameter(f"--compare takes exactly two results (A, then B), got {len(paths)}")
+    csvs = [_questions_csv(p) for p in paths]
+    names = [_system_name(p) for p in paths]
+    if names[0] == names[1]:
+        names = ["A", "B"]
+    try:
+        pairs = pair_records([read_questions_csv(csvs[0])], [read_questions_csv(csvs[1])])
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    cells = paired_cells(pairs)
+    markdown = paired_markdown(names[0], names[1], cells)
+    console.print(f"A = {names[0]} ({csvs[0]})\nB = {names[1]} ({csvs[1]})\n\n{markdown}")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "paired.md").write_text(f"# {names[0]} against {names[1]}\n\n- A: {csvs[0]}\n"
+                                       f"- B: {csvs[1]}\n\n{markdown}\n", encoding="utf-8")
+        (out / "paired.json").write_text(json.dumps(
+            {"a": str(csvs[0]), "b": str(csvs[1]),
+             "cells": {k: c.to_dict() for k, c in cells.items()}}, indent=2) + "\n")
+        console.print(f"written to {out / 'paired.md'}")
 
 
 def evaluate_yardstick(model_dir: Path, ptbxl: Path, decode: str, out: Path, console,
@@ -127,11 +174,17 @@ def evaluate(
     systems: Annotated[list[str] | None, typer.Option(
         "--system", help=f"--table: systems to run (repeatable; default all: {', '.join(SYSTEMS)})."
     )] = None,
+    compare: Annotated[list[Path] | None, typer.Option(
+        help="Twice: two results folders (or *_questions.csv) of the same questions; prints A − B "
+             "per type, paired (bootstrap interval, exact McNemar).")] = None,
 ) -> None:
     """Exact match per question type (Tables 3–4), text metrics, and the real-data yardstick."""
     from rich.console import Console
 
     console = Console()
+    if compare:
+        compare_results(compare, out, console)
+        return
     if table is not None:
         run_table(table, encoder, index, budget, seeds, systems or list(SYSTEMS), subset,
                   out or Path("runs/table"), console)
@@ -165,6 +218,7 @@ def run_table(bench: Path, encoder: Path | None, index: Path | None, budget: flo
     if unknown:
         raise typer.BadParameter(f"unknown systems {sorted(unknown)}; known: {list(SYSTEMS)}")
     results: dict[str, list] = {}
+    records: dict[str, list] = {}
     for system in systems:
         for seed in range(seeds):
             model_dir = out / f"{system}-seed{seed}"
@@ -176,6 +230,25 @@ def run_table(bench: Path, encoder: Path | None, index: Path | None, budget: flo
             result = evaluate_split(model_dir, bench, None, "test", subset, "rank", None,
                                     model_dir / "eval" / "test-rank", False, 16, console)
             results.setdefault(system, []).append(result["em"])
+            records.setdefault(system, []).append(result["records"])
     rows = comparison_rows(results, paper_subset="10% test" if subset else "all test")
-    write_comparison(out, rows, meta={"budget_minutes": budget, "seeds": seeds, "bench": str(bench)})
+    paired = paired_against_qheart(records)
+    write_comparison(out, rows, meta={"budget_minutes": budget, "seeds": seeds, "bench": str(bench)},
+                     extra_markdown=paired)
     console.print(comparison_markdown(rows, data_label="ours, synthetic benchmark"))
+    if paired:
+        console.print(paired)
+
+
+def paired_against_qheart(records: dict[str, list]) -> str:
+    """Q-HEART against every other system, question by question, seeds pooled (seed with
+    seed); empty without a Q-HEART row."""
+    from qheart.evaluation.paired import pair_records, paired_cells, paired_markdown
+
+    if "qheart" not in records:
+        return ""
+    sections = [f"## Q-HEART against {system}, paired on the same questions\n\n"
+                + paired_markdown("qheart", system,
+                                  paired_cells(pair_records(records["qheart"], runs)))
+                for system, runs in records.items() if system != "qheart"]
+    return "\n\n".join(sections)

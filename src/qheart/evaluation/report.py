@@ -44,6 +44,7 @@ __all__ = [
     "comparison_markdown",
     "comparison_rows",
     "em_markdown",
+    "read_questions_csv",
     "record_from_answer",
     "text_metrics_markdown",
     "write_comparison",
@@ -116,6 +117,30 @@ def write_questions_csv(path: str | Path, records: Iterable[QuestionRecord]) -> 
                 int(r.correct), int(r.valid), "" if r.raw_text is None else r.raw_text,
             ])  # fmt: skip
     return path
+
+
+def read_questions_csv(path: str | Path) -> list[QuestionRecord]:
+    """The records `write_questions_csv` wrote (to compare two systems question by question).
+    A file without the columns of `CSV_COLUMNS` is refused, naming the file and what it lacks."""
+    path = Path(path)
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: not a per-question results CSV (no column "
+                             f"{', '.join(missing)})")
+        optional_int = lambda v: int(v) if v else None  # noqa: E731
+        try:
+            return [QuestionRecord(
+                question=row["question"], question_type=row["question_type"],
+                attribute_type=row["attribute_type"], gold=json.loads(row["gold"]),
+                predicted=json.loads(row["predicted"]), options=json.loads(row["options"]),
+                reports=json.loads(row["retrieved_reports"]), correct=row["correct"] == "1",
+                sample_id=optional_int(row["sample_id"]), ecg_id=optional_int(row["ecg_id"]),
+                valid=row["valid"] == "1", raw_text=row["raw_text"] or None,
+            ) for row in reader]  # fmt: skip
+        except (ValueError, TypeError) as e:  # json.JSONDecodeError is a ValueError
+            raise ValueError(f"{path}, line {reader.line_num}: {e}") from None
 
 
 # ------------------------------------------------------------------------------ Markdown
@@ -367,13 +392,16 @@ def comparison_markdown(rows: Sequence[ComparisonRow], *, data_label: str = "our
 
 def write_comparison(out_dir: str | Path, rows: Sequence[ComparisonRow], *,
                      meta: Mapping[str, Any] | None = None, data_label: str = "ours",
-                     stem: str = "comparison") -> dict[str, Path]:
-    """The comparison as `<stem>.md` and `<stem>.json`."""
+                     stem: str = "comparison", extra_markdown: str = "") -> dict[str, Path]:
+    """The comparison as `<stem>.md` and `<stem>.json`; `extra_markdown` (the paired
+    comparisons) follows the table in the Markdown."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(meta or {})
     md = ["# Tables 3–4: systems compared", "", *(f"- {k}: {v}" for k, v in meta.items()), "",
           comparison_markdown(rows, data_label=data_label)]  # fmt: skip
+    if extra_markdown:
+        md += ["", extra_markdown]
     paths = {"markdown": out / f"{stem}.md", "json": out / f"{stem}.json"}
     paths["markdown"].write_text("\n".join(md) + "\n", encoding="utf-8")
     payload = {"meta": meta, "paper_source": PAPER_SOURCE, "paper_label": PAPER_LABEL,
