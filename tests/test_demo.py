@@ -16,9 +16,12 @@ runner = CliRunner()
 def test_plan_orders_stages_and_skips_real_data_when_absent(tmp_path: Path) -> None:
     stages = plan(tmp_path, DemoSizes(10, 10, 1.0, 1.0), real_ptbxl=None)
     commands = [s.argv[0] + " " + s.argv[1] for s in stages]
-    assert commands[0] == "data synth" and commands[-1] == "evaluate --model"
+    assert commands[0] == "data synth" and commands[-1] == "evaluate --compare"
     assert commands.index("pretrain --data") < commands.index("index build")
     assert commands.index("index build") < commands.index("train --data")
+    evaluations = [i for i, c in enumerate(commands) if c == "evaluate --model"]
+    compare = commands.index("evaluate --compare")
+    assert len(evaluations) == 2 and compare > max(evaluations)  # after both systems' results
     trains = [s for s in stages if s.argv[0] == "train"]
     assert len(trains) == 2 and "model.use_ecg=false" in trains[1].argv  # Q-HEART and blind
     assert all(s.resume_dir is not None for s in trains)
@@ -33,10 +36,12 @@ def test_quick_demo_runs_every_stage_and_resumes(tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     for path in ("bench/synth.json", "pretrain/encoder/model.safetensors", "index/manifest.json",
                  "qheart/config.json", "blind/config.json",
-                 "eval/qheart/test-rank/results.json", "eval/blind/test-rank/results.json"):
+                 "eval/qheart/test-rank/results.json", "eval/blind/test-rank/results.json",
+                 "eval/qheart-vs-blind/paired.json"):
         assert (out / path).exists(), path
     assert "exact match, synthetic test split" in first.output
     assert "ask it: qheart ask --model" in first.output
+    assert "qheart − blind" in first.output  # the paired row under the table
     again = runner.invoke(app, ["demo", "--out", str(out), "--quick"])
     assert again.exit_code == 0, again.output
-    assert again.output.count("skipped") >= 8  # synth, pretrain, zero-shot, index, 2 × train/eval
+    assert again.output.count("skipped") >= 9  # synth, pretrain, zero-shot, index, 2 × train/eval, paired

@@ -61,3 +61,13 @@ def test_compare_two_results_folders(tiny_model_dir, qa_world, tmp_path) -> None
     assert sum(c["n"] for k, c in data["cells"].items() if k in ("verify", "choose", "query")) == 8
     one = runner.invoke(app, ["evaluate", "--compare", str(out / "test-rank")])
     assert one.exit_code != 0 and "exactly two" in one.output
+
+
+def test_compare_names_the_systems_by_where_their_results_lie(tmp_path) -> None:
+    from qheart.cli.evaluate import _system_name
+
+    assert _system_name(tmp_path / "runs" / "h8" / "deaf" / "eval" / "test-rank") == "deaf"
+    demo_csv = tmp_path / "demo" / "eval" / "blind" / "test-subset-rank" / "results_questions.csv"
+    demo_csv.parent.mkdir(parents=True)
+    demo_csv.write_text("")
+    assert _system_name(demo_csv) == "blind"

@@ -116,6 +116,12 @@ def plan(out: Path, sizes: DemoSizes, real_ptbxl: Path | None) -> list[Stage]:
             ["evaluate", "--model", str(out / name), "--data", str(bench), "--split", "test",
              *eval_args, "--decode", "rank", "--out", str(out / "eval" / name)],
             out / "eval" / name / _eval_tag(sizes) / "results.json"))
+    stages.append(Stage(
+        "Q-HEART against blind, question by question (paired)",
+        ["evaluate", "--compare", str(out / "eval" / "qheart" / _eval_tag(sizes)),
+         "--compare", str(out / "eval" / "blind" / _eval_tag(sizes)),
+         "--out", str(out / "eval" / PAIRED)],
+        out / "eval" / PAIRED / "paired.json"))
     if real_ptbxl is not None:
         stages.append(Stage(
             "the real-data yardstick: Q-HEART on the 100 real PTB-XL records",
@@ -125,6 +131,10 @@ def plan(out: Path, sizes: DemoSizes, real_ptbxl: Path | None) -> list[Stage]:
                if sizes.yardstick_per_side else [])],
             out / "eval" / "qheart" / "yardstick-rank" / "yardstick.json"))
     return stages
+
+
+PAIRED = "qheart-vs-blind"
+"""Folder (under eval/) of the paired comparison of the two systems."""
 
 
 def _eval_tag(sizes: DemoSizes) -> str:
@@ -209,6 +219,16 @@ def _summary(console, out: Path, timings: dict[str, float], sizes: DemoSizes,
                  ("single-verify", "single-choose", "single-query")]
         table.add_row(name, *[f"{c:.3f}" if c is not None else "—" for c in cells],
                       f"{em['avg']['accuracy']:.3f}", str(em["overall"]["n"]))
+    paired = out / "eval" / PAIRED / "paired.json"
+    if paired.is_file():
+        cells = json.loads(paired.read_text())["cells"]
+        diff = lambda c: "—" if c is None else (  # noqa: E731
+            f"{c['difference']:+.3f}{'' if c['verdict'] == 'no difference shown' else ' *'}")
+        table.add_row("qheart − blind", *[diff(cells.get(k)) for k in ("verify", "choose",
+                                                                          "query", "avg")], "")
+        table.caption = ("qheart − blind: paired on the same questions; * = a real difference "
+                         f"(McNemar p < 0.05; avg: 95% interval excludes 0), else within noise; "
+                         f"details in {paired.with_suffix('.md')}")
     console.print(table)
     yardstick = out / "eval" / "qheart" / "yardstick-rank" / "yardstick.json"
     if yardstick.is_file():

@@ -93,9 +93,10 @@ def _questions_csv(path: Path) -> Path:
 
 
 def _system_name(path: Path) -> str:
-    """The model folder's name for MODEL/eval/<tag>/results_questions.csv, else the folder's."""
-    folder = path.parent if path.is_file() else path
-    return folder.parent.parent.name if folder.parent.name == "eval" else folder.name
+    """Who answered, from where `qheart evaluate` put the results: MODEL/eval/<tag>/ → MODEL,
+    <out>/<system>/<tag>/ (the demo's eval/qheart/test-rank) → system."""
+    above_tag = (path.parent if path.is_file() else path).resolve().parent
+    return above_tag.parent.name if above_tag.name == "eval" else above_tag.name
 
 
 def compare_results(paths: list[Path], out: Path | None, console) -> None:
