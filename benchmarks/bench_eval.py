@@ -15,10 +15,12 @@ with their ECGs from the benchmark's signal store and the options `qheart evalua
 as `ask_many` does for any caller; test ECGs are not in an index built from corpus + train.
 One question of each mode is answered before timing starts (lazy initialisation).
 
-Measured on runs/exp/qheart (SmolLM2-135M, 10 layers), 40 questions, batch 16, CPU, one torch
-thread on 2 cores shared with other jobs: authors' way 1.56 q/s (EM 0.300), batched generate
-1.47 q/s (0.95×, EM 0.300), batched rank 1.40 q/s (0.90×, EM 0.250). On one CPU thread the
-forward passes are compute-bound, so batching buys nothing; its gain needs parallel hardware.
+Measured on a 45-minute cpu-small Q-HEART (SmolLM2-135M, 10 layers; runs/h8/qheart), 200
+questions, batch 16, 2 torch threads on an idle 2-core machine: authors' way 4.90 q/s (EM 0.465,
+avg 0.430, 1 invalid), batched generate 4.69 q/s (0.96×, same answers), batched rank 6.73 q/s
+(1.37×, EM 0.445, avg 0.406, never invalid). On CPU the forward passes are compute-bound, so
+batching generation buys nothing; ranking saves the decoding loop. Its gain from batching needs
+parallel hardware.
 """
 
 from __future__ import annotations
