@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from qheart.cli import app
@@ -12,14 +14,20 @@ from qheart.cli import app
 runner = CliRunner()
 
 
-def test_evaluate_writes_tables_for_both_decodings_and_resumes(tiny_model_dir, qa_world,
-                                                               tmp_path) -> None:
-    out = tmp_path / "eval"
+@pytest.fixture(scope="module")
+def both_decodings(tiny_model_dir, qa_world, tmp_path_factory) -> tuple[list[str], Path, str]:
+    """12 test questions evaluated with both decodings: (argv, results folder, output)."""
+    out = tmp_path_factory.mktemp("evaluate") / "eval"
     argv = ["evaluate", "--model", str(tiny_model_dir), "--data", str(qa_world["bench"]),
             "--split", "test", "--limit", "12", "--decode", "both", "--no-text-metrics",
             "--out", str(out)]
     result = runner.invoke(app, argv)
     assert result.exit_code == 0, result.output
+    return argv, out, result.output
+
+
+def test_evaluate_writes_tables_for_both_decodings_and_resumes(both_decodings) -> None:
+    argv, out, output = both_decodings
     for decode in ("rank", "generate"):
         folder = out / f"test-{decode}"
         data = json.loads((folder / "results.json").read_text())
@@ -31,7 +39,7 @@ def test_evaluate_writes_tables_for_both_decodings_and_resumes(tiny_model_dir, q
             predicted, options = json.loads(row["predicted"]), json.loads(row["options"])
             if decode == "rank":  # rank decoding never answers outside the options
                 assert predicted and set(predicted) <= set(options)
-    assert "invalid generated answers" in result.output
+    assert "invalid generated answers" in output
     again = runner.invoke(app, [*argv[:-2], "--decode", "rank", "--out", str(out)])
     assert again.exit_code == 0, again.output
     lines = (out / "test-rank" / "progress.jsonl").read_text().splitlines()
@@ -48,17 +56,14 @@ def test_yardstick_on_the_real_ptbxl_samples(tiny_model_dir, real_samples, tmp_p
     assert any(row["finding"].startswith("sinus rhythm") for row in table["rows"])
 
 
-def test_compare_two_results_folders(tiny_model_dir, qa_world, tmp_path) -> None:
-    out = tmp_path / "eval"
-    argv = ["evaluate", "--model", str(tiny_model_dir), "--data", str(qa_world["bench"]),
-            "--limit", "8", "--decode", "both", "--no-text-metrics", "--out", str(out)]
-    assert runner.invoke(app, argv).exit_code == 0
+def test_compare_two_results_folders(both_decodings, tmp_path) -> None:
+    _, out, _ = both_decodings
     result = runner.invoke(app, ["evaluate", "--compare", str(out / "test-rank"), "--compare",
                                  str(out / "test-generate" / "results_questions.csv"),
                                  "--out", str(tmp_path / "cmp")])
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "cmp" / "paired.json").read_text())
-    assert sum(c["n"] for k, c in data["cells"].items() if k in ("verify", "choose", "query")) == 8
+    assert sum(c["n"] for k, c in data["cells"].items() if k in ("verify", "choose", "query")) == 12
     one = runner.invoke(app, ["evaluate", "--compare", str(out / "test-rank")])
     assert one.exit_code != 0 and "exactly two" in one.output
 

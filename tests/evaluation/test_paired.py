@@ -29,7 +29,7 @@ def test_identical_systems_show_no_difference() -> None:
     cells = paired_cells(_pairs(right, right, [V] * 60))
     v = cells["verify"]
     assert v.difference == 0.0 and v.a_only == v.b_only == 0 and v.p_value == 1.0
-    assert v.ci_low == v.ci_high == 0.0 and v.verdict == "no difference shown"
+    assert v.ci_low == v.ci_high == 0.0 and v.verdict() == "no difference shown" and v.better is None
 
 
 def test_discordant_questions_decide_not_the_accuracies() -> None:
@@ -41,10 +41,10 @@ def test_discordant_questions_decide_not_the_accuracies() -> None:
     assert (c.a_only, c.b_only) == (20, 0)
     assert c.p_value == pytest.approx(2 * 0.5**20)
     assert c.difference == pytest.approx(0.2) and 0.1 < c.ci_low < 0.2 < c.ci_high < 0.3
-    assert c.verdict == "A better"
+    assert c.better == "A" and c.verdict("qheart", "blind") == "qheart better"
     # Swapping the systems mirrors everything.
     mirrored = paired_cells(_pairs(b, a, [C] * 100))["choose"]
-    assert mirrored.difference == pytest.approx(-0.2) and mirrored.verdict == "B better"
+    assert mirrored.difference == pytest.approx(-0.2) and mirrored.verdict() == "B better"
 
 
 def test_avg_is_the_mean_of_per_type_differences_judged_by_its_interval() -> None:
@@ -55,7 +55,7 @@ def test_avg_is_the_mean_of_per_type_differences_judged_by_its_interval() -> Non
     assert cells["verify"].difference == pytest.approx(0.5)
     assert cells["query"].difference == 0.0
     assert cells["avg"].difference == pytest.approx(0.25) and math.isnan(cells["avg"].p_value)
-    assert cells["avg"].ci_low > 0 and cells["avg"].verdict == "A better"
+    assert cells["avg"].ci_low > 0 and cells["avg"].better == "A"
     assert "choose" not in cells and cells["overall"].n == 40
 
 

@@ -223,7 +223,7 @@ def _summary(console, out: Path, timings: dict[str, float], sizes: DemoSizes,
     if paired.is_file():
         cells = json.loads(paired.read_text())["cells"]
         diff = lambda c: "—" if c is None else (  # noqa: E731
-            f"{c['difference']:+.3f}{'' if c['verdict'] == 'no difference shown' else ' *'}")
+            f"{c['difference']:+.3f}{' *' if c['better'] else ''}")
         table.add_row("qheart − blind", *[diff(cells.get(k)) for k in ("verify", "choose",
                                                                           "query", "avg")], "")
         table.caption = ("qheart − blind: paired on the same questions; * = a real difference "

@@ -123,7 +123,8 @@ def compare_results(paths: list[Path], out: Path | None, console) -> None:
                                        f"- B: {csvs[1]}\n\n{markdown}\n", encoding="utf-8")
         (out / "paired.json").write_text(json.dumps(
             {"a": str(csvs[0]), "b": str(csvs[1]),
-             "cells": {k: c.to_dict() for k, c in cells.items()}}, indent=2) + "\n")
+             "cells": {k: c.to_dict() for k, c in cells.items()}}, indent=2) + "\n",
+            encoding="utf-8")
         console.print(f"written to {out / 'paired.md'}")
 
 

@@ -63,15 +63,20 @@ class PairedCell:
     NaN for avg, a mean of per-type accuracies, which is judged by its interval."""
 
     @property
-    def verdict(self) -> str:
+    def better(self) -> str | None:
+        """"A" or "B" where the difference is more than noise, else None."""
         separated = (self.p_value < ALPHA if not math.isnan(self.p_value)
                      else not self.ci_low <= 0.0 <= self.ci_high)
-        if separated:
-            return "A better" if self.difference > 0 else "B better"
-        return "no difference shown"
+        if not separated:
+            return None
+        return "A" if self.difference > 0 else "B"
+
+    def verdict(self, name_a: str = "A", name_b: str = "B") -> str:
+        better = {"A": name_a, "B": name_b}.get(self.better or "")
+        return f"{better} better" if better else "no difference shown"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "verdict": self.verdict}
+        return {**asdict(self), "better": self.better, "verdict": self.verdict()}
 
 
 def pair_records(a: Sequence[Sequence[QuestionRecord]], b: Sequence[Sequence[QuestionRecord]]
@@ -107,15 +112,20 @@ def _pair_run(a: Sequence[QuestionRecord], b: Sequence[QuestionRecord], run: int
     return list(zip(a, b, strict=True))
 
 
+def _interval(draws: np.ndarray) -> tuple[float, float]:
+    """The central CONFIDENCE percentile interval of bootstrap draws."""
+    low, high = np.percentile(draws, [ALPHA / 2 * 100, (1 - ALPHA / 2) * 100])
+    return float(low), float(high)
+
+
 def _cell(a: np.ndarray, b: np.ndarray, draws: np.ndarray) -> PairedCell:
     """draws: (BOOTSTRAP_DRAWS,) bootstrap differences for this group."""
     from scipy.stats import binomtest
 
     a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
     p = binomtest(a_only, a_only + b_only).pvalue if a_only + b_only else 1.0
-    low, high = np.percentile(draws, [ALPHA / 2 * 100, (1 - ALPHA / 2) * 100])
     return PairedCell(len(a), float(a.mean()), float(b.mean()), float(a.mean() - b.mean()),
-                      float(low), float(high), a_only, b_only, float(p))
+                      *_interval(draws), a_only, b_only, float(p))
 
 
 def _bootstrap(diff: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -141,12 +151,11 @@ def paired_cells(pairs: PairedQuestions, *, seed: int = 0) -> dict[str, PairedCe
         per_type = list(cells.values())
         a_avg = float(np.mean([c.a_accuracy for c in per_type]))
         b_avg = float(np.mean([c.b_accuracy for c in per_type]))
-        low, high = np.percentile(np.mean(type_draws, axis=0),
-                                  [ALPHA / 2 * 100, (1 - ALPHA / 2) * 100])
+        low, high = _interval(np.mean(type_draws, axis=0))
         a_only = sum(c.a_only for c in per_type)
         b_only = sum(c.b_only for c in per_type)
-        cells["avg"] = PairedCell(len(diff), a_avg, b_avg, a_avg - b_avg, float(low),
-                                  float(high), a_only, b_only, math.nan)
+        cells["avg"] = PairedCell(len(diff), a_avg, b_avg, a_avg - b_avg, low, high, a_only,
+                                  b_only, math.nan)
     for name, mask in ((LEAD_SPECIFIC, pairs.lead_specific),
                        ("overall", np.ones(len(diff), bool))):
         if mask.any():
@@ -165,12 +174,11 @@ def paired_markdown(name_a: str, name_b: str, cells: Mapping[str, PairedCell]) -
     rows = [[group, str(c.n), num(c.a_accuracy), num(c.b_accuracy),
              f"{c.difference:+.3f} ({c.ci_low:+.3f} to {c.ci_high:+.3f})", str(c.a_only),
              str(c.b_only), "–" if math.isnan(c.p_value) else f"{c.p_value:.3g}",
-             c.verdict.replace("A ", f"{name_a} ").replace("B ", f"{name_b} ")]
+             c.verdict(name_a, name_b)]
             for group, c in cells.items()]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return ("\n".join(lines) + "\n\nPaired on the same questions: CI = percentile bootstrap of "
             "the difference (avg: per type, then averaged); p = exact McNemar on the questions "
-            "one system got right and the other wrong. A verdict needs p < "
-            f"{ALPHA:.2g} (avg: an "
-            "interval that excludes 0).")
+            f"one system got right and the other wrong. A verdict needs p < {ALPHA:.2g} (avg: "
+            "an interval that excludes 0).")
