@@ -145,6 +145,16 @@ def candidate_options(sample: QASample, template_options: Mapping[int, list[str]
     )
 
 
+_FIXED_OPTION_SETS = frozenset(answer_set(o) for o in (VERIFY_OPTIONS, *_QUERY_OPTIONS.values()))
+
+
+def options_name_the_candidates(options: Iterable[str]) -> bool:
+    """Whether the options alone say what is asked about: an attribute list ("atrial
+    fibrillation; sinus rhythm; none"), not one of Table 1's fixed lists (yes/no, the 12 leads,
+    the numeric features, the ranges), which say nothing without the question."""
+    return answer_set(options) not in _FIXED_OPTION_SETS
+
+
 def options_cover(sample: QASample, options: Iterable[str]) -> bool:
     """Whether every gold answer of the sample is among the options (normalised)."""
     return answer_set(sample.answer) <= answer_set(options)

@@ -66,6 +66,11 @@ class ModelConfig(Config):
     """Put a retrieved report in the prompt (False = "w/o retrieval")."""
     dynamic_prompting: bool = True
     """Shuffle options and draw one of the top-3 reports each step (False = fixed order, top-1)."""
+    question_dropout: float = 0.0
+    """Training only: leave the question out of this share of the prompts whose options name the
+    candidates (choose and findings queries), so those samples can only be answered from the ECG
+    (beyond the paper; a remedy for the question-prior shortcut, see the README). Off for a blind
+    model, where the options alone would teach only their prior."""
     use_measurements: bool = False
     """Add ECG measurements (intervals, axis) as a text block (beyond the paper)."""
     freeze_llm: bool = False
@@ -84,6 +89,8 @@ class ModelConfig(Config):
             if not self.llm_layers or min(self.llm_layers) < 0 \
                     or list(self.llm_layers) != sorted(set(self.llm_layers)):
                 raise ValueError("llm_layers must be increasing, distinct layer indices ≥ 0")
+        if not 0.0 <= self.question_dropout < 1.0:
+            raise ValueError(f"question_dropout must be in [0, 1), got {self.question_dropout}")
         if not (self.use_ecg or self.use_question):
             raise ValueError("use_ecg and use_question cannot both be off: nothing to answer from")
         if self.freeze_llm and self.freeze_encoder and not self.use_ecg:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from qheart.data.ecgqa import QASample, join_store, load_split, load_template_options
-from qheart.data.options import OptionsError, candidate_options
+from qheart.data.options import OptionsError, candidate_options, options_name_the_candidates
 from qheart.data.store import SignalStore
 from qheart.models.prompts import (
     PromptParts,
@@ -283,6 +283,15 @@ def question_parts(config: ModelConfig, sample: QASample, options: Sequence[str]
                        measurements=measurements if config.use_measurements else None)
 
 
+def drops_question(config: ModelConfig, options: Sequence[str],
+                   rng: np.random.Generator | None) -> bool:
+    """Question dropout (training only, `rng` None at evaluation): drawn after the options'
+    shuffle, so at 0 every prompt is what it was without the switch."""
+    if rng is None or config.question_dropout <= 0 or not config.use_ecg:
+        return False
+    return options_name_the_candidates(options) and rng.random() < config.question_dropout
+
+
 def draw_report(config: ModelConfig, reports: Sequence[str], rng: np.random.Generator | None
                 ) -> str | None:
     """One of the top-k reports (dynamic prompting, drawn with `rng`) or the top-1 (rng None)."""
@@ -312,7 +321,9 @@ def make_batch(data: QASet, indices: np.ndarray, config: ModelConfig, prompts: P
         parts = question_parts(config, sample, data.options[i],
                                draw_report(config, data.reports[i], ecg_rng), rng,
                                None if data.measurements is None else data.measurements[i])
-        text = prompt_text(parts, with_ecg=config.use_ecg, with_question=config.use_question)
+        text = prompt_text(parts, with_ecg=config.use_ecg,
+                           with_question=config.use_question
+                           and not drops_question(config, data.options[i], rng))
         key = (row if config.use_ecg else -1, text.context)
         if key not in contexts:
             contexts[key] = len(contexts)
