@@ -242,3 +242,5 @@ def test_paper_preset_on_the_meta_device_with_llama_3_2_1b_shapes(capsys) -> Non
     assert len(small.model.llm_layers) == 10 and small.model.llm == "smollm2-135m-instruct"
     # The paper's LoRA (SPEC §4) keeps its dropout; the CPU preset sees under one epoch.
     assert config.model.lora_dropout == 0.1 and small.model.lora_dropout == 0.0
+    # Question dropout is beyond the paper: only the CPU preset uses it.
+    assert config.model.question_dropout == 0.0 and small.model.question_dropout == 0.5
