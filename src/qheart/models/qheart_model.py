@@ -70,8 +70,7 @@ class ModelConfig(Config):
     """Training only: leave the question out of this share of the prompts whose options name the
     candidates (choose and findings queries), so those samples can only be answered from the ECG
     (beyond the paper; a remedy for the question-prior shortcut; `cpu-small`: 0.5, measured in the
-    README). Off for a blind
-    model, where the options alone would teach only their prior."""
+    README). Off for a blind model, where the options alone would teach only their prior."""
     use_measurements: bool = False
     """Add ECG measurements (intervals, axis) as a text block (beyond the paper)."""
     freeze_llm: bool = False
