@@ -1,10 +1,13 @@
 """How many options should rank decoding return for a multi-answer (query) question?
 
-Rank decoding keeps the best option and every other option whose probability is at least
-`threshold` × the best one's (models/decoding.py, MULTI_THRESHOLD). This script scores the
-options of the validation split's query questions once and prints exact match for a sweep of
-thresholds (1.0 = the best option only), beside the mean answer-set size of gold and predicted.
-It is run on the validation split only: the threshold must never be chosen on test.
+Two rules (models/decoding.py): `grow` adds options while the set they make, written as the
+model was trained to write it, gets more probable; `threshold` keeps the best option and every
+other option whose probability is at least `threshold` × the best one's. This script ranks the
+validation split's query questions once with `grow` and prints its exact match, then the
+`threshold` rule for a sweep of thresholds (1.0 = the best option only) from the same pass's
+option probabilities, beside the mean answer-set size of gold and predicted, for all query
+questions and for the multi-answer ones (gold or prediction with more than one option).
+It is run on the validation split only: a rule must never be chosen on test.
 
     .venv/bin/python benchmarks/bench_multi_threshold.py --model runs/demo/model-qheart \
         --data runs/demo/bench --questions 200
@@ -31,7 +34,7 @@ def main() -> None:
     from qheart.api import QHeart
     from qheart.data.options import answers_match
     from qheart.evaluation.evaluate import split_questions
-    from qheart.models.decoding import MULTI_THRESHOLD, choose
+    from qheart.models.decoding import MULTI_RULE, choose
     from qheart.training.instruct_data import Benchmark
 
     model = QHeart.from_pretrained(args.model)
@@ -41,27 +44,35 @@ def main() -> None:
     rng = np.random.default_rng(0)
     pick = sorted(rng.choice(query, size=min(args.questions, len(query)), replace=False).tolist())
     data = data.select(pick)
-    scored = [(s.answer, o) for s, o in zip(data.samples, data.options, strict=True)]
-    probs = rank_probabilities(model, data)  # one ranking pass; every threshold reuses it
-    print(f"{len(pick)} validation query questions; current MULTI_THRESHOLD = {MULTI_THRESHOLD}")
-    print(f"{'threshold':>9s} {'EM':>6s} {'mean |predicted|':>17s} {'mean |gold|':>12s}")
-    gold_size = np.mean([len(g) for g, _ in scored])
+    golds = [s.answer for s in data.samples]
+    model.multi_rule = "grow"
+    probs, grown = rank_probabilities(model, data)  # one ranking pass; every threshold reuses it
+    print(f"{len(pick)} validation query questions; default rule {MULTI_RULE!r}")
+    print(f"{'rule':>15s} {'EM':>6s} {'EM multi':>9s} {'mean |predicted|':>17s} "
+          f"{'mean |gold|':>12s}")
+    gold_size = np.mean([len(g) for g in golds])
+
+    def row(name: str, answers: list[list[str]]) -> None:
+        hits = np.array([answers_match(a, g) for a, g in zip(answers, golds, strict=True)])
+        multi = np.array([len(a) > 1 or len(g) > 1 for a, g in zip(answers, golds, strict=True)])
+        sizes = np.mean([len(a) for a in answers])
+        print(f"{name:>15s} {hits.mean():6.3f} {hits[multi].mean() if multi.any() else 0:9.3f} "
+              f"{sizes:17.2f} {gold_size:12.2f}")
+
+    row("grow", grown)
     for threshold in THRESHOLDS:
-        hits, sizes = [], []
-        for (gold, options), p in zip(scored, probs, strict=True):
-            answer, _ = choose(options, np.log(np.maximum(p, 1e-30)), multi=True,
-                               threshold=threshold)
-            hits.append(answers_match(answer, gold))
-            sizes.append(len(answer))
-        print(f"{threshold:9.2f} {np.mean(hits):6.3f} {np.mean(sizes):17.2f} {gold_size:12.2f}")
+        row(f"threshold {threshold:.2f}",
+            [choose(options, np.log(np.maximum(p, 1e-30)), multi=True, threshold=threshold)[0]
+             for options, p in zip(data.options, probs, strict=True)])
 
 
-def rank_probabilities(model, data) -> list[np.ndarray]:
-    """Option probabilities per question (rank decoding's softmax over its options)."""
+def rank_probabilities(model, data) -> tuple[list[np.ndarray], list[list[str]]]:
+    """Option probabilities per question (rank decoding's softmax over its options) and the
+    answer the model's rule gave."""
     from qheart.api import RetrievedReportView
     from qheart.models.question_kinds import ResolvedQuestion
 
-    out = []
+    out, answers = [], []
     for start in range(0, len(data), 16):
         idx = list(range(start, min(start + 16, len(data))))
         samples = [data.samples[i] for i in idx]
@@ -69,12 +80,13 @@ def rank_probabilities(model, data) -> list[np.ndarray]:
                     for s, i in zip(samples, idx, strict=True)]
         reports = [[RetrievedReportView(-1, float("nan"), r) for r in data.reports[i][:1]]
                    for i in idx]
-        answers = model.answer_resolved(data.store.signals(data.rows[idx]),
-                                        [s.question for s in samples], resolved, reports, "rank",
-                                        measurements=[data.measurements[i] for i in idx]
-                                        if data.measurements else None)
-        out += [np.array([a.scores[o] for o in a.options]) for a in answers]
-    return out
+        answered = model.answer_resolved(data.store.signals(data.rows[idx]),
+                                         [s.question for s in samples], resolved, reports,
+                                         "rank", measurements=[data.measurements[i] for i in idx]
+                                         if data.measurements else None)
+        out += [np.array([a.scores[o] for o in a.options]) for a in answered]
+        answers += [list(a.answer) for a in answered]
+    return out, answers
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ class QHeart:
                  catalogue: dict, notes: list[str]) -> None:
         import threading
 
+        from qheart.models.decoding import MULTI_RULE
         from qheart.models.prompts import PromptTokenizer
 
         self.directory = directory
@@ -75,6 +76,8 @@ class QHeart:
         self.retrieval_embed = retrieval_embed
         self.catalogue = catalogue
         self.load_notes = notes
+        self.multi_rule = MULTI_RULE
+        """How rank decoding sizes multi-answer sets (models/decoding.py: grow | threshold)."""
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ loading
@@ -211,7 +214,7 @@ class QHeart:
         out: list[Answer] = []
         if decode == "rank":
             ranked = rank_decode(self.model, self.prompts, texts, [r.options for r in resolved],
-                                 [r.question_type for r in resolved], sig)
+                                 [r.question_type for r in resolved], sig, self.multi_rule)
             for question, r, hits, (answer, scores) in zip(questions, resolved, reports, ranked,
                                                             strict=True):
                 out.append(Answer(answer, question, r.question_type, r.options, scores,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 
 import numpy as np
@@ -79,9 +80,19 @@ def test_lead_specific_scope_comes_from_the_question() -> None:
 
 
 def test_csv_round_trip_and_markdown(tmp_path) -> None:
+    from dataclasses import replace
+
     records = [_record(i, V if i % 2 else C, i % 3 == 0) for i in range(6)]
+    records[0] = replace(records[0], probabilities={"yes": 0.75, "no": 0.25})  # rank decoding
     path = write_questions_csv(tmp_path / "r_questions.csv", records)
     assert read_questions_csv(path) == records
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][-1] == "option_probabilities"
+    older = tmp_path / "older_questions.csv"  # written before option_probabilities existed
+    with older.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows(row[:-1] for row in rows)
+    assert read_questions_csv(older) == [replace(r, probabilities=None) for r in records]
     md = paired_markdown("qheart", "blind", paired_cells(pair_records([records], [records])))
     assert "| verify |" in md and "qheart − blind (95% CI)" in md and "McNemar" in md
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")

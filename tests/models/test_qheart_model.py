@@ -244,3 +244,36 @@ def test_paper_preset_on_the_meta_device_with_llama_3_2_1b_shapes(capsys) -> Non
     assert config.model.lora_dropout == 0.1 and small.model.lora_dropout == 0.0
     # Question dropout is beyond the paper: only the CPU preset uses it.
     assert config.model.question_dropout == 0.0 and small.model.question_dropout == 0.5
+
+
+def test_grown_sets_are_options_and_no_one_addition_makes_them_more_probable(qa_world) -> None:
+    from qheart.models.decoding import option_logprobs, rank_decode
+    from qheart.models.prompts import ANSWER_SEPARATOR, collate, prompt_text
+    from qheart.training.instruct_data import draw_report, question_parts, unique_signals
+
+    model, _, data, prompts, config = _shared_batch(qa_world)
+    picks = [i for i, s in enumerate(data.samples) if s.question_type == "single-query"][:3]
+    assert picks
+    texts = [prompt_text(question_parts(config.model, data.samples[i], data.options[i],
+                                        draw_report(config.model, data.reports[i], None), None),
+                         with_ecg=True, with_question=True) for i in picks]
+    unique, index = unique_signals(data.store, data.rows[picks])
+    signals = unique[index]
+    options = [data.options[i] for i in picks]
+    qtypes = ["single-query"] * len(picks)
+    grown = rank_decode(model, prompts, texts, options, qtypes, signals, multi_rule="grow")
+    singles = option_logprobs(model, prompts, texts, options, signals)
+
+    def whole(q: int, answer: set[str]) -> float:  # the unshared path, written in option order
+        written = ANSWER_SEPARATOR.join(o for o in options[q] if o in answer)
+        ids, mask, labels, starts = collate([prompts.encode(texts[q], written)],
+                                            prompts.placeholder_id)
+        return float(model.sequence_logprobs(ids, mask, labels, starts, signals[[q]],
+                                             torch.zeros(1, dtype=torch.long))[0])
+
+    for q, (answer, probs) in enumerate(grown):
+        assert answer and set(answer) <= set(options[q]) and list(probs) == list(options[q])
+        mine = whole(q, set(answer))
+        assert mine >= singles[q].max() - 1e-4
+        for extra in set(options[q]) - set(answer) - {"none"}:
+            assert whole(q, {*answer, extra}) <= mine + 1e-4

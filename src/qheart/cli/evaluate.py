@@ -41,7 +41,7 @@ def _print_em(console, title: str, em) -> None:
 
 def evaluate_split(model_dir: Path, data: Path, store: Path | None, split: str,
                    subset: float | None, decode: str, limit: int | None, out: Path,
-                   text: bool, batch_size: int, console) -> dict:
+                   text: bool, batch_size: int, console, multi_rule: str | None = None) -> dict:
     """Evaluate one model on one split with one decoding; write and print the results."""
     from qheart.api import QHeart
     from qheart.data.leads import is_lead_specific
@@ -51,6 +51,7 @@ def evaluate_split(model_dir: Path, data: Path, store: Path | None, split: str,
     from qheart.training.instruct_data import Benchmark
 
     model = QHeart.from_pretrained(model_dir)
+    model.multi_rule = multi_rule or model.multi_rule
     questions = split_questions(model, Benchmark.from_path(data, store), split, subset, limit,
                                 progress=True)
     run = answer_questions(model, questions, decode=decode, batch_size=batch_size, out=out)
@@ -62,7 +63,8 @@ def evaluate_split(model_dir: Path, data: Path, store: Path | None, split: str,
         if text else None
     invalid = sum(not r.valid for r in records)
     meta = {"model": str(model_dir), "data": str(data), "split": split, "subset": subset,
-            "decode": decode, "n": len(records), "invalid_answers": invalid,
+            "decode": decode, "multi_rule": model.multi_rule if decode == "rank" else None,
+            "n": len(records), "invalid_answers": invalid,
             "invalid_rate": invalid / max(len(records), 1)}
     write_results(out, em=em, records=records, text=metrics, meta=meta,
                   title=f"{model_dir.name}: {split}{' (10%)' if subset else ''}, {decode}")
@@ -176,6 +178,10 @@ def evaluate(
     systems: Annotated[list[str] | None, typer.Option(
         "--system", help=f"--table: systems to run (repeatable; default all: {', '.join(SYSTEMS)})."
     )] = None,
+    multi_rule: Annotated[str | None, typer.Option(
+        help="rank: how many options a multi-answer question gets — grow (the most probable "
+             "set, greedily; the default) | threshold (options within 0.7× of the best).")
+    ] = None,
     compare: Annotated[list[Path] | None, typer.Option(
         help="Twice: two results folders (or *_questions.csv) of the same questions; prints A − B "
              "per type, paired (bootstrap interval, exact McNemar).")] = None,
@@ -196,14 +202,22 @@ def evaluate(
     decodes = ["rank", "generate"] if decode == "both" else [decode]
     if any(d not in ("rank", "generate") for d in decodes):
         raise typer.BadParameter(f"--decode must be rank, generate or both, not {decode!r}")
+    if multi_rule is not None:
+        from qheart.models.decoding import MULTI_RULES
+
+        if multi_rule not in MULTI_RULES:
+            raise typer.BadParameter(f"--multi-rule must be one of {', '.join(MULTI_RULES)}, "
+                                     f"not {multi_rule!r}")
     if data is None and ptbxl is None:
         raise typer.BadParameter("give --data (an ECG-QA split) and/or --ptbxl (the yardstick)")
     base = out or model / "eval"
     for d in decodes:
         if data is not None:
             tag = f"{split}{'-subset' if subset else ''}-{d}"
+            if d == "rank" and multi_rule is not None:
+                tag += f"-{multi_rule}"
             evaluate_split(model, data, store, split, subset, d, limit, base / tag, text_metrics,
-                           batch_size, console)
+                           batch_size, console, multi_rule)
         if ptbxl is not None:
             evaluate_yardstick(model, ptbxl, d, base / f"yardstick-{d}", console,
                                yardstick_per_side)

@@ -80,14 +80,19 @@ class QuestionRecord:
     valid: bool = True
     """False where generated text named no option (the answer is then empty)."""
     raw_text: str | None = None
+    probabilities: dict[str, float] | None = None
+    """Rank decoding: each option's probability as the whole answer (None for generate)."""
 
 
 CSV_COLUMNS: tuple[str, ...] = (
     "sample_id", "ecg_id", "question", "question_type", "attribute_type", "gold", "predicted",
-    "options", "retrieved_reports", "correct", "valid", "raw_text",
+    "options", "retrieved_reports", "correct", "valid", "raw_text", "option_probabilities",
 )  # fmt: skip
 """List cells (gold, predicted, options, retrieved_reports) are JSON arrays: options may hold
-commas, so a JSON array is the one unambiguous way to write a list into one cell."""
+commas, so a JSON array is the one unambiguous way to write a list into one cell;
+option_probabilities is a JSON object (empty for generate)."""
+OPTIONAL_COLUMNS: tuple[str, ...] = ("option_probabilities",)
+"""Columns a results CSV from an earlier version lacks; reading it leaves them None."""
 
 
 def record_from_answer(sample: QASample, answer: Answer, *, valid: bool = True) -> QuestionRecord:
@@ -99,6 +104,7 @@ def record_from_answer(sample: QASample, answer: Answer, *, valid: bool = True) 
         reports=[r.report for r in answer.reports],
         correct=answers_match(answer.answer, sample.answer), sample_id=sample.sample_id,
         ecg_id=sample.ecg_id, valid=valid and bool(answer.answer), raw_text=answer.raw_text,
+        probabilities=dict(answer.scores) if answer.scores is not None else None,
     )  # fmt: skip
 
 
@@ -115,6 +121,7 @@ def write_questions_csv(path: str | Path, records: Iterable[QuestionRecord]) -> 
                 r.question, r.question_type, r.attribute_type, json.dumps(r.gold),
                 json.dumps(r.predicted), json.dumps(r.options), json.dumps(r.reports),
                 int(r.correct), int(r.valid), "" if r.raw_text is None else r.raw_text,
+                "" if r.probabilities is None else json.dumps(r.probabilities),
             ])  # fmt: skip
     return path
 
@@ -125,7 +132,8 @@ def read_questions_csv(path: str | Path) -> list[QuestionRecord]:
     path = Path(path)
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [c for c in CSV_COLUMNS
+                   if c not in (reader.fieldnames or []) and c not in OPTIONAL_COLUMNS]
         if missing:
             raise ValueError(f"{path}: not a per-question results CSV (no column "
                              f"{', '.join(missing)})")
@@ -138,6 +146,8 @@ def read_questions_csv(path: str | Path) -> list[QuestionRecord]:
                 reports=json.loads(row["retrieved_reports"]), correct=row["correct"] == "1",
                 sample_id=optional_int(row["sample_id"]), ecg_id=optional_int(row["ecg_id"]),
                 valid=row["valid"] == "1", raw_text=row["raw_text"] or None,
+                probabilities=json.loads(row["option_probabilities"])
+                if row.get("option_probabilities") else None,
             ) for row in reader]  # fmt: skip
         except (ValueError, TypeError) as e:  # json.JSONDecodeError is a ValueError
             raise ValueError(f"{path}, line {reader.line_num}: {e}") from None

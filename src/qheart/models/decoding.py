@@ -4,28 +4,46 @@ paper's free text, parsed back to options).
 Rank decoding scores every Table 1 option as the complete answer: each prompt runs through the
 LLM once, every option continues it from its key/value states (a query question's 20 options
 cost 20 short tails, not 20 prompts), summed answer-token log-probabilities, softmax over the
-options.
-Single-answer questions take the best option. Multi-answer questions (leads, numeric features,
-findings lists) also take every other option whose probability is at least `multi_threshold`
-of the best one's (relative, so it does not depend on how many options there are).
+options. Single-answer questions take the best option.
+
+Multi-answer questions (leads, numeric features, findings lists) need a rule for how many
+options to return. The model was trained to write a gold set as its options joined in their
+canonical order ("lead I, lead V1, lead V2"), so a set has a probability of its own: the default
+rule, `grow`, starts from the best single option and adds, one at a time, the option whose set
+is more probable than the set without it, until no addition helps — a greedy search for the
+model's most probable set, with nothing to tune. `threshold` (the earlier rule) keeps every
+option whose single-option probability is at least `multi_threshold` × the best one's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
 
 from qheart.data.options import RANGE_OPTIONS, answer_set
-from qheart.models.prompts import PromptText, PromptTokenizer, pad_right
+from qheart.models.prompts import ANSWER_SEPARATOR, PromptText, PromptTokenizer, pad_right
 from qheart.models.qheart_model import QHeartModel
 
+MultiRule = Literal["grow", "threshold"]
+MULTI_RULES: tuple[str, ...] = ("grow", "threshold")
+MULTI_RULE: MultiRule = "grow"
+"""How rank decoding sizes a multi-answer set; chosen on the validation split with
+benchmarks/bench_multi_threshold.py (the README gives the numbers)."""
+
 MULTI_THRESHOLD = 0.7
-"""An extra option joins a multi-answer set when its probability ≥ this × the best option's.
-Chosen on the validation split (benchmarks/bench_multi_threshold.py, the demo's 7-minute model,
-200 query questions): EM 0.130 at 0.05–0.3, 0.160 at 0.5, 0.175 at 0.7 and 0.9, 0.170 for the
-best option alone — within noise of each other; 0.7 is the best that still returns several."""
+"""The `threshold` rule: an extra option joins a multi-answer set when its probability ≥ this ×
+the best option's. Chosen on the validation split (benchmarks/bench_multi_threshold.py, the
+demo's 7-minute model, 200 query questions): EM 0.130 at 0.05–0.3, 0.160 at 0.5, 0.175 at 0.7
+and 0.9, 0.170 for the best option alone — within noise of each other."""
+
+MAX_GROWN = 12
+"""At most this many options in a grown set (the 12 leads; a bound on the search's rounds)."""
+
+AnswerScorer = Callable[[Sequence[tuple[int, str]]], np.ndarray]
+"""(question index, answer text) pairs → each answer's summed log-probability."""
 
 
 def _signals_for(signals: torch.Tensor | None, rows: Sequence[int], device) -> tuple:
@@ -34,11 +52,10 @@ def _signals_for(signals: torch.Tensor | None, rows: Sequence[int], device) -> t
     return signals.to(device), torch.as_tensor(list(rows), dtype=torch.long, device=device)
 
 
-@torch.no_grad()
-def option_logprobs(model: QHeartModel, prompts: PromptTokenizer, texts: Sequence[PromptText],
-                    options: Sequence[Sequence[str]], signals: torch.Tensor | None,
-                    max_batch: int = 64) -> list[np.ndarray]:
-    """Per question, the summed log-probability of each option as the whole answer.
+def answer_scorer(model: QHeartModel, prompts: PromptTokenizer, texts: Sequence[PromptText],
+                  signals: torch.Tensor | None, max_batch: int = 64) -> AnswerScorer:
+    """Run every prompt through the LLM once; the returned function scores answers to them
+    (any text, as the complete assistant turn) from the prompts' key/value states.
     signals: (B, 12, n) one ECG per question (or None for a blind model)."""
     device = next(model.parameters()).device
     encoded = [prompts.context(text) for text in texts]
@@ -46,22 +63,76 @@ def option_logprobs(model: QHeartModel, prompts: PromptTokenizer, texts: Sequenc
                                          for (ids, _), text in zip(encoded, texts, strict=True)],
                                         prompts.placeholder_id)
     sig, index = _signals_for(signals, range(len(texts)), device)
-    context = model.encode_context(prompt_ids.to(device), prompt_mask.to(device),
-                                   torch.as_tensor([s for _, s in encoded], device=device),
-                                   sig, index)
-    flat = [(q, prompts.answer(option)) for q, opts in enumerate(options) for option in opts]
-    scores = np.empty(len(flat), dtype=np.float64)
-    for start in range(0, len(flat), max_batch):
-        part = flat[start : start + max_batch]
-        tail_ids, tail_mask = pad_right([ids for _, ids in part], prompts.placeholder_id)
-        owner = torch.as_tensor([q for q, _ in part], device=device)
-        lp = model.tail_logprobs(context, owner, tail_ids.to(device), tail_mask.to(device))
-        scores[start : start + len(part)] = lp.cpu().numpy()
+    with torch.no_grad():
+        context = model.encode_context(prompt_ids.to(device), prompt_mask.to(device),
+                                       torch.as_tensor([s for _, s in encoded], device=device),
+                                       sig, index)
+
+    @torch.no_grad()
+    def score(pairs: Sequence[tuple[int, str]]) -> np.ndarray:
+        flat = [(q, prompts.answer(answer)) for q, answer in pairs]
+        scores = np.empty(len(flat), dtype=np.float64)
+        for start in range(0, len(flat), max_batch):
+            part = flat[start : start + max_batch]
+            tail_ids, tail_mask = pad_right([ids for _, ids in part], prompts.placeholder_id)
+            owner = torch.as_tensor([q for q, _ in part], device=device)
+            lp = model.tail_logprobs(context, owner, tail_ids.to(device), tail_mask.to(device))
+            scores[start : start + len(part)] = lp.cpu().numpy()
+        return scores
+
+    return score
+
+
+def option_logprobs(model: QHeartModel, prompts: PromptTokenizer, texts: Sequence[PromptText],
+                    options: Sequence[Sequence[str]], signals: torch.Tensor | None,
+                    max_batch: int = 64) -> list[np.ndarray]:
+    """Per question, the summed log-probability of each option as the whole answer."""
+    score = answer_scorer(model, prompts, texts, signals, max_batch)
+    return split_scores(score([(q, o) for q, opts in enumerate(options) for o in opts]), options)
+
+
+def split_scores(flat: np.ndarray, options: Sequence[Sequence[str]]) -> list[np.ndarray]:
     out, position = [], 0
     for opts in options:
-        out.append(scores[position : position + len(opts)])
+        out.append(flat[position : position + len(opts)])
         position += len(opts)
     return out
+
+
+def _is_none(option: str) -> bool:
+    return option.strip().lower() == "none"
+
+
+def grow_answer_sets(options: Sequence[Sequence[str]], first: Sequence[int],
+                     first_logprobs: Sequence[float], score: AnswerScorer,
+                     max_size: int = MAX_GROWN) -> list[list[int]]:
+    """The `grow` rule: per question, start from option `first` (its log-probability as the
+    whole answer given) and add the option that makes the most probable set, while that set is
+    more probable than the one before. A set is written as the model was trained to write it:
+    its options joined in their listed (canonical) order. "none" neither grows nor joins.
+    All questions still growing are scored together, one round per added option."""
+    chosen = [{int(i)} for i in first]
+    best = [float(lp) for lp in first_logprobs]
+    growing = [q for q in range(len(options)) if not _is_none(options[q][first[q]])]
+    while growing:
+        candidates = [(q, i) for q in growing if len(chosen[q]) < max_size
+                      for i, option in enumerate(options[q])
+                      if i not in chosen[q] and not _is_none(option)]
+        if not candidates:
+            break
+        scores = score([(q, ANSWER_SEPARATOR.join(options[q][j] for j in sorted(chosen[q] | {i})))
+                        for q, i in candidates])
+        top: dict[int, tuple[float, int]] = {}
+        for (q, i), s in zip(candidates, scores, strict=True):
+            if q not in top or s > top[q][0]:
+                top[q] = (float(s), i)
+        growing = []
+        for q, (s, i) in top.items():
+            if s > best[q]:
+                chosen[q].add(i)
+                best[q] = s
+                growing.append(q)
+    return [sorted(c) for c in chosen]
 
 
 def choose(options: Sequence[str], logprobs: np.ndarray, *, multi: bool,
@@ -91,11 +162,28 @@ def is_multi_answer(question_type: str, options: Sequence[str] = ()) -> bool:
 
 def rank_decode(model: QHeartModel, prompts: PromptTokenizer, texts: Sequence[PromptText],
                 options: Sequence[Sequence[str]], question_types: Sequence[str],
-                signals: torch.Tensor | None) -> list[tuple[list[str], dict[str, float]]]:
-    """(answer set, option probabilities) per question; answers are always options."""
-    logprobs = option_logprobs(model, prompts, texts, options, signals)
-    return [choose(opts, lp, multi=is_multi_answer(qtype, opts))
-            for opts, lp, qtype in zip(options, logprobs, question_types, strict=True)]
+                signals: torch.Tensor | None, multi_rule: MultiRule = MULTI_RULE
+                ) -> list[tuple[list[str], dict[str, float]]]:
+    """(answer set, option probabilities) per question; answers are always options. The
+    probabilities are of each option as the whole answer (what the `threshold` rule reads)."""
+    if multi_rule not in MULTI_RULES:
+        raise ValueError(f"multi_rule must be one of {MULTI_RULES}, not {multi_rule!r}")
+    score = answer_scorer(model, prompts, texts, signals)
+    logprobs = split_scores(score([(q, o) for q, opts in enumerate(options) for o in opts]),
+                            options)
+    multi = [is_multi_answer(qtype, opts) for opts, qtype in zip(options, question_types,
+                                                                   strict=True)]
+    out = [choose(opts, lp, multi=m and multi_rule == "threshold")
+           for opts, lp, m in zip(options, logprobs, multi, strict=True)]
+    grow = [q for q, m in enumerate(multi) if m] if multi_rule == "grow" else []
+    if grow:
+        firsts = [int(np.argmax(logprobs[q])) for q in grow]
+        sets = grow_answer_sets([options[q] for q in grow], firsts,
+                                [logprobs[q][i] for q, i in zip(grow, firsts, strict=True)],
+                                lambda pairs: score([(grow[k], a) for k, a in pairs]))
+        for q, picked in zip(grow, sets, strict=True):
+            out[q] = ([options[q][i] for i in picked], out[q][1])
+    return out
 
 
 @torch.no_grad()
