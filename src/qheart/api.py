@@ -195,20 +195,13 @@ class QHeart:
 
         from qheart.evaluation.parse import parse_generated
         from qheart.models.decoding import generate, rank_decode
-        from qheart.models.prompts import PromptParts, prompt_text
 
         config = self.config
         if config.use_measurements and measurements is None:
             from qheart.measurements import measure_ecg, measurement_text
 
             measurements = [measurement_text(measure_ecg(np.asarray(x))) for x in signals]
-        texts = []
-        for i, (question, r, hits) in enumerate(zip(questions, resolved, reports, strict=True)):
-            parts = PromptParts(question=question, options=r.options,
-                                report=hits[0].report if hits and config.retrieval_active else None,
-                                measurements=measurements[i] if config.use_measurements else None)
-            texts.append(prompt_text(parts, with_ecg=config.use_ecg,
-                                     with_question=config.use_question))
+        texts = self.prompt_texts(questions, resolved, reports, measurements)
         sig = torch.as_tensor(np.asarray(signals, dtype=np.float32)) if config.use_ecg else None
         measured = lambda i: measurements[i] if config.use_measurements else None  # noqa: E731
         out: list[Answer] = []
@@ -232,6 +225,24 @@ class QHeart:
                               hits if config.retrieval_active else [], "generate", raw_text=text,
                               notes=notes, measurements=measured(len(out))))
         return out
+
+    def prompt_texts(self, questions: list[str], resolved: list,
+                     reports: list[list[RetrievedReportView]],
+                     measurements: list[str] | None = None) -> list:
+        """The user turns the model reads (`PromptText`s): the config's switches applied, the
+        top-1 report, options in their canonical order."""
+        from qheart.models.prompts import PromptParts, prompt_text
+
+        config = self.config
+        texts = []
+        for i, (question, r, hits) in enumerate(zip(questions, resolved, reports, strict=True)):
+            parts = PromptParts(question=question, options=r.options,
+                                report=hits[0].report if hits and config.retrieval_active else None,
+                                measurements=measurements[i] if config.use_measurements
+                                and measurements is not None else None)
+            texts.append(prompt_text(parts, with_ecg=config.use_ecg,
+                                     with_question=config.use_question))
+        return texts
 
     # ------------------------------------------------------------------ describing
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qheart.models.decoding import grow_answer_sets
+from qheart.models.decoding import best_on_path, grow_answer_sets, grow_paths
 
 
 def _scorer(table: dict[str, float], seen: list[str]):
@@ -47,6 +47,19 @@ def test_max_size_bounds_the_set() -> None:
              "lead I, lead II, lead V1, lead V2": -1.0}
     assert grow_answer_sets([OPTIONS], [0], [-4.0], _scorer(table, []), max_size=2) == [[0, 1]]
     assert grow_answer_sets([OPTIONS], [0], [-4.0], _scorer(table, [])) == [[0, 1, 2, 3]]
+
+
+def test_lookahead_crosses_a_dip_and_a_longer_search_answers_for_shorter_ones() -> None:
+    table = {"lead I": -1.0, "lead I, lead II": -1.5, "lead I, lead II, lead V1": -0.8,
+             "lead I, lead II, lead V1, lead V2": -2.0}
+    assert grow_answer_sets([OPTIONS], [0], [-1.0], _scorer(table, []), lookahead=0) == [[0]]
+    assert grow_answer_sets([OPTIONS], [0], [-1.0], _scorer(table, []),
+                            lookahead=1) == [[0, 1, 2]]
+    seen: list[str] = []
+    path = grow_paths([OPTIONS], [0], [-1.0], _scorer(table, seen), lookahead=3)[0]
+    assert [len(step[0]) for step in path] == [1, 2, 3, 4]  # ran out of options (none excluded)
+    assert best_on_path(path, 0) == [0] and best_on_path(path, 1) == [0, 1, 2]
+    assert best_on_path(path, 5) == [0, 1, 2]
 
 
 def test_rank_decode_refuses_an_unknown_rule() -> None:

@@ -31,13 +31,17 @@ MultiRule = Literal["grow", "threshold"]
 MULTI_RULES: tuple[str, ...] = ("grow", "threshold")
 MULTI_RULE: MultiRule = "grow"
 """How rank decoding sizes a multi-answer set; chosen on the validation split with
-benchmarks/bench_multi_threshold.py (the README gives the numbers)."""
+benchmarks/bench_multi_answer.py (the README gives the numbers)."""
 
 MULTI_THRESHOLD = 0.7
 """The `threshold` rule: an extra option joins a multi-answer set when its probability ≥ this ×
-the best option's. Chosen on the validation split (benchmarks/bench_multi_threshold.py, the
+the best option's. Chosen on the validation split (benchmarks/bench_multi_threshold.py, since renamed bench_multi_answer.py, the
 demo's 7-minute model, 200 query questions): EM 0.130 at 0.05–0.3, 0.160 at 0.5, 0.175 at 0.7
 and 0.9, 0.170 for the best option alone — within noise of each other."""
+
+GROW_LOOKAHEAD = 0
+"""Additions that do not help which the `grow` search still tries before it stops (a set of
+four leads can beat one lead while every set of two is worse)."""
 
 MAX_GROWN = 12
 """At most this many options in a grown set (the 12 leads; a bound on the search's rounds)."""
@@ -103,36 +107,79 @@ def _is_none(option: str) -> bool:
     return option.strip().lower() == "none"
 
 
-def grow_answer_sets(options: Sequence[Sequence[str]], first: Sequence[int],
-                     first_logprobs: Sequence[float], score: AnswerScorer,
-                     max_size: int = MAX_GROWN) -> list[list[int]]:
-    """The `grow` rule: per question, start from option `first` (its log-probability as the
-    whole answer given) and add the option that makes the most probable set, while that set is
-    more probable than the one before. A set is written as the model was trained to write it:
-    its options joined in their listed (canonical) order. "none" neither grows nor joins.
-    All questions still growing are scored together, one round per added option."""
-    chosen = [{int(i)} for i in first]
-    best = [float(lp) for lp in first_logprobs]
+GrowPath = list[tuple[tuple[int, ...], float]]
+"""The sets the `grow` search visited, in order, each with its log-probability."""
+
+
+def grow_paths(options: Sequence[Sequence[str]], first: Sequence[int],
+               first_logprobs: Sequence[float], score: AnswerScorer,
+               lookahead: int = 0, max_size: int = MAX_GROWN) -> list[GrowPath]:
+    """The `grow` search: per question, start from option `first` (its log-probability as the
+    whole answer given) and add, one round at a time, the option that makes the most probable
+    set; stop once `lookahead` + 1 additions in a row made no set more probable than the best
+    so far (0: at the first addition that does not help). A set is written as the model was
+    trained to write it: its options joined in their listed (canonical) order. "none" neither
+    grows nor joins. All questions still growing are scored together, one batch per round."""
+    paths: list[GrowPath] = [[((int(i),), float(lp))] for i, lp in zip(first, first_logprobs,
+                                                                       strict=True)]
     growing = [q for q in range(len(options)) if not _is_none(options[q][first[q]])]
     while growing:
-        candidates = [(q, i) for q in growing if len(chosen[q]) < max_size
+        candidates = [(q, i) for q in growing if len(paths[q][-1][0]) < max_size
                       for i, option in enumerate(options[q])
-                      if i not in chosen[q] and not _is_none(option)]
+                      if i not in paths[q][-1][0] and not _is_none(option)]
         if not candidates:
             break
-        scores = score([(q, ANSWER_SEPARATOR.join(options[q][j] for j in sorted(chosen[q] | {i})))
+        scores = score([(q, ANSWER_SEPARATOR.join(options[q][j]
+                                                  for j in sorted({*paths[q][-1][0], i})))
                         for q, i in candidates])
         top: dict[int, tuple[float, int]] = {}
         for (q, i), s in zip(candidates, scores, strict=True):
             if q not in top or s > top[q][0]:
                 top[q] = (float(s), i)
-        growing = []
         for q, (s, i) in top.items():
-            if s > best[q]:
-                chosen[q].add(i)
-                best[q] = s
-                growing.append(q)
-    return [sorted(c) for c in chosen]
+            paths[q].append((tuple(sorted({*paths[q][-1][0], i})), s))
+        growing = [q for q in top if _misses(paths[q]) <= lookahead]
+    return paths
+
+
+def _misses(path: GrowPath) -> int:
+    """Additions since the most probable set so far."""
+    best = max(range(len(path)), key=lambda k: path[k][1])  # first of equals
+    return len(path) - 1 - best
+
+
+def best_on_path(path: GrowPath, lookahead: int = 0) -> list[int]:
+    """The most probable set the search with this `lookahead` would have reached on `path`
+    (a path searched with a larger lookahead answers for every smaller one)."""
+    for end in range(1, len(path) + 1):
+        if _misses(path[:end]) > lookahead:
+            break
+    else:
+        end = len(path)
+    visited = path[:end]
+    return list(max(visited, key=lambda step: step[1])[0])
+
+
+def grow_answer_sets(options: Sequence[Sequence[str]], first: Sequence[int],
+                     first_logprobs: Sequence[float], score: AnswerScorer,
+                     lookahead: int = GROW_LOOKAHEAD, max_size: int = MAX_GROWN
+                     ) -> list[list[int]]:
+    """The `grow` rule's answer per question: the most probable set its search visited."""
+    return [best_on_path(path, lookahead)
+            for path in grow_paths(options, first, first_logprobs, score, lookahead, max_size)]
+
+
+def grow_questions(score: AnswerScorer, options: Sequence[Sequence[str]],
+                   logprobs: Sequence[np.ndarray], which: Sequence[int],
+                   lookahead: int = GROW_LOOKAHEAD) -> dict[int, GrowPath]:
+    """The grow search's path for the questions `which` of a batch scored by `score`, each
+    starting from its best single option (`logprobs`: each option as the whole answer)."""
+    firsts = [int(np.argmax(logprobs[q])) for q in which]
+    paths = grow_paths([options[q] for q in which], firsts,
+                       [float(logprobs[q][i]) for q, i in zip(which, firsts, strict=True)],
+                       lambda pairs: score([(which[k], answer) for k, answer in pairs]),
+                       lookahead)
+    return dict(zip(which, paths, strict=True))
 
 
 def choose(options: Sequence[str], logprobs: np.ndarray, *, multi: bool,
@@ -175,14 +222,10 @@ def rank_decode(model: QHeartModel, prompts: PromptTokenizer, texts: Sequence[Pr
                                                                    strict=True)]
     out = [choose(opts, lp, multi=m and multi_rule == "threshold")
            for opts, lp, m in zip(options, logprobs, multi, strict=True)]
-    grow = [q for q, m in enumerate(multi) if m] if multi_rule == "grow" else []
-    if grow:
-        firsts = [int(np.argmax(logprobs[q])) for q in grow]
-        sets = grow_answer_sets([options[q] for q in grow], firsts,
-                                [logprobs[q][i] for q, i in zip(grow, firsts, strict=True)],
-                                lambda pairs: score([(grow[k], a) for k, a in pairs]))
-        for q, picked in zip(grow, sets, strict=True):
-            out[q] = ([options[q][i] for i in picked], out[q][1])
+    if multi_rule == "grow":
+        paths = grow_questions(score, options, logprobs, [q for q, m in enumerate(multi) if m])
+        for q, path in paths.items():
+            out[q] = ([options[q][i] for i in best_on_path(path, GROW_LOOKAHEAD)], out[q][1])
     return out
 
 
