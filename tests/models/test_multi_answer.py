@@ -23,7 +23,7 @@ def test_adds_options_while_the_set_gets_more_probable_and_writes_sets_in_option
     table = {"lead V1": -2.0, "lead I, lead V1": -1.5, "lead I, lead V1, lead V2": -1.0,
              "lead I, lead II, lead V1": -1.2}
     seen: list[str] = []
-    sets = grow_answer_sets([OPTIONS], [2], [-2.0], _scorer(table, seen))
+    sets = grow_answer_sets([OPTIONS], [2], [-2.0], _scorer(table, seen), lookahead=0)
     assert sets == [[0, 2, 3]]
     assert "lead V1, lead I" not in seen and "lead I, lead V1" in seen  # canonical order only
     assert not any("none" in a for a in seen)  # "none" never joins a set
@@ -31,13 +31,15 @@ def test_adds_options_while_the_set_gets_more_probable_and_writes_sets_in_option
 
 def test_stops_at_the_first_option_when_no_addition_helps() -> None:
     table = {"lead II": -0.5, "lead I, lead II": -3.0, "lead II, lead V1": -0.9}
-    assert grow_answer_sets([OPTIONS], [1], [-0.5], _scorer(table, [])) == [[1]]
+    assert grow_answer_sets([OPTIONS], [1], [-0.5], _scorer(table, []), lookahead=0) == [[1]]
+    assert grow_answer_sets([OPTIONS], [1], [-0.5], _scorer(table, [])) == [[1]]  # default too
 
 
 def test_none_does_not_grow_and_questions_grow_independently() -> None:
     table = {"lead I, lead II": -0.1}
     seen: list[str] = []
-    sets = grow_answer_sets([OPTIONS, OPTIONS], [4, 0], [-0.2, -1.0], _scorer(table, seen))
+    sets = grow_answer_sets([OPTIONS, OPTIONS], [4, 0], [-0.2, -1.0], _scorer(table, seen),
+                            lookahead=0)
     assert sets == [[4], [0, 1]]
     assert len(seen) == 3 + 2  # round 1: three additions to lead I; round 2: two to {I, II}
 

@@ -39,9 +39,13 @@ the best option's. Chosen on the validation split (benchmarks/bench_multi_thresh
 demo's 7-minute model, 200 query questions): EM 0.130 at 0.05–0.3, 0.160 at 0.5, 0.175 at 0.7
 and 0.9, 0.170 for the best option alone — within noise of each other."""
 
-GROW_LOOKAHEAD = 0
+GROW_LOOKAHEAD = 3
 """Additions that do not help which the `grow` search still tries before it stops (a set of
-four leads can beat one lead while every set of two is worse)."""
+four leads can beat one lead while every set of two is worse). Chosen on the validation split
+(benchmarks/bench_multi_answer.py, 200 query questions, the 60-minute models of `runs/h12`):
+Q-HEART EM 0.350 / 0.355 / 0.370 / 0.380 / 0.380 at lookahead 0 / 1 / 2 / 3 / 11, deaf 0.375 /
+0.375 / 0.390 / 0.390 / 0.390, blind 0.205 throughout; the `threshold` rule at 0.7 gave 0.270 /
+0.305 / 0.125."""
 
 MAX_GROWN = 12
 """At most this many options in a grown set (the 12 leads; a bound on the search's rounds)."""
