@@ -9,7 +9,12 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from qheart.models.encoder import EncoderConfig
 from qheart.models.mapper import ETMapper, LeadPositionalSkip, Standardiser
-from qheart.models.qheart_model import ModelConfig, QHeartModel, truncate_layers
+from qheart.models.qheart_model import (
+    ModelConfig,
+    QHeartModel,
+    answer_cross_entropy,
+    truncate_layers,
+)
 from qheart.training.instruct_config import TrainConfig
 from tests.qa_fixtures import TINY_ENCODER
 
@@ -98,14 +103,29 @@ def test_answer_only_logits_give_the_full_vocabulary_loss() -> None:
     assert model.mapper.project.weight.grad is not None  # the ECG path learns from the answer
 
 
-def _shared_batch(qa_world, *, use_ecg: bool = True, per_ecg: int = 3):
+def test_question_weighting_gives_every_question_one_unit_of_loss() -> None:
+    torch.manual_seed(0)
+    logits, targets = torch.randn(10, 7), torch.randint(0, 7, (10,))
+    rows = torch.tensor([0] + [1] * 9)  # a one-token answer beside a nine-token one
+    each = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    torch.testing.assert_close(answer_cross_entropy(logits, targets, rows, "token"), each.mean())
+    per_question = answer_cross_entropy(logits, targets, rows, "question")
+    torch.testing.assert_close(per_question, (each[0] + each[1:].mean()) / 2)
+    assert not torch.isclose(per_question, each.mean())
+    with pytest.raises(ValueError, match="answer_weighting"):
+        ModelConfig(answer_weighting="sequence")
+
+
+def _shared_batch(qa_world, *, use_ecg: bool = True, per_ecg: int = 3,
+                  weighting: str = "token"):
     """A real training batch (tiny tokenizer and LLM) with questions sharing ECG contexts."""
     from qheart.models.prompts import PromptTokenizer
     from qheart.training.instruct import TrainInputs, build_model, retrieval_cache
     from qheart.training.instruct_data import BatchPlan, Benchmark, QASet, make_batch
     from tests.qa_fixtures import tiny_train_config
 
-    config = tiny_train_config(qa_world["llm"], model={"use_ecg": use_ecg},
+    config = tiny_train_config(qa_world["llm"],
+                               model={"use_ecg": use_ecg, "answer_weighting": weighting},
                                batch_size=6, micro_batch_size=6, questions_per_ecg=per_ecg)
     inputs = TrainInputs(Benchmark.from_path(qa_world["bench"]), qa_world["encoder"],
                          qa_world["index"])
@@ -118,8 +138,10 @@ def _shared_batch(qa_world, *, use_ecg: bool = True, per_ecg: int = 3):
     return model.eval(), batch, data, prompts, config
 
 
-def test_shared_contexts_give_the_loss_and_gradients_of_whole_sequences(qa_world) -> None:
-    model, batch, *_ = _shared_batch(qa_world)
+@pytest.mark.parametrize("weighting", ["token", "question"])
+def test_shared_contexts_give_the_loss_and_gradients_of_whole_sequences(qa_world,
+                                                                         weighting) -> None:
+    model, batch, *_ = _shared_batch(qa_world, weighting=weighting)
     assert len(batch.context_ids) < len(batch)  # questions really share contexts
     shared = model(**batch.as_kwargs())
     shared.backward()
@@ -132,7 +154,7 @@ def test_shared_contexts_give_the_loss_and_gradients_of_whole_sequences(qa_world
     for name, param in model.named_parameters():
         if param.grad is not None:
             torch.testing.assert_close(grads[name], param.grad, rtol=1e-3, atol=1e-6)
-    blind, blind_batch, *_ = _shared_batch(qa_world, use_ecg=False)
+    blind, blind_batch, *_ = _shared_batch(qa_world, use_ecg=False, weighting=weighting)
     assert len(blind_batch.context_ids) == 1  # one chat head for every question
     torch.testing.assert_close(blind(**blind_batch.as_kwargs()),
                                blind.forward_full(**blind_batch.unshared()), rtol=1e-4, atol=1e-5)

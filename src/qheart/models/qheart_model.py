@@ -27,6 +27,7 @@ from qheart.models.encoder import ECGEncoder, EncoderConfig
 from qheart.models.mapper import ETMapper, LeadPositionalSkip
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+ANSWER_WEIGHTINGS = ("token", "question")
 
 
 @dataclass
@@ -71,6 +72,10 @@ class ModelConfig(Config):
     candidates (choose and findings queries), so those samples can only be answered from the ECG
     (beyond the paper; a remedy for the question-prior shortcut; `cpu-small`: 0.5, measured in the
     README). Off for a blind model, where the options alone would teach only their prior."""
+    answer_weighting: str = "token"
+    """How the answer loss averages: "token" (every answer token counts once: the paper's
+    and transformers' mean) or "question" (each question's tokens share one unit of weight, so
+    a one-token "yes" counts as much as a ten-token lead list; beyond the paper)."""
     use_measurements: bool = False
     """Add ECG measurements (intervals, axis) as a text block (beyond the paper)."""
     freeze_llm: bool = False
@@ -91,6 +96,9 @@ class ModelConfig(Config):
                 raise ValueError("llm_layers must be increasing, distinct layer indices ≥ 0")
         if not 0.0 <= self.question_dropout < 1.0:
             raise ValueError(f"question_dropout must be in [0, 1), got {self.question_dropout}")
+        if self.answer_weighting not in ANSWER_WEIGHTINGS:
+            raise ValueError(f"answer_weighting must be one of {ANSWER_WEIGHTINGS}, "
+                             f"got {self.answer_weighting!r}")
         if not (self.use_ecg or self.use_question):
             raise ValueError("use_ecg and use_question cannot both be off: nothing to answer from")
         if self.freeze_llm and self.freeze_encoder and not self.use_ecg:
@@ -132,6 +140,18 @@ def truncate_layers(model: nn.Module, keep: tuple[int, ...] | None) -> nn.Module
         model.config.layer_types = [model.config.layer_types[i] for i in keep]
     model.config.num_hidden_layers = len(keep)
     return model
+
+
+def answer_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, rows: torch.Tensor,
+                         weighting: str) -> torch.Tensor:
+    """Cross-entropy of the answer tokens (N, V) against (N,) targets, averaged per token or per
+    question (`rows`: each token's question). Per token, long answers outweigh short ones: a
+    lead list of ten tokens moves the weights ten times as much as a verify question's "yes"."""
+    losses = F.cross_entropy(logits.float(), targets, reduction="none")
+    if weighting == "token":
+        return losses.mean()
+    per_row = torch.bincount(rows)
+    return (losses / per_row[rows]).sum() / (per_row > 0).sum()
 
 
 class Context(NamedTuple):
@@ -298,7 +318,8 @@ class QHeartModel(nn.Module):
         hidden = self.continue_context(context, context_index, tail_ids, tail_mask)
         where = labels != -100
         logits = self.causal_lm.lm_head(hidden[where])  # (N_answer, V)
-        return F.cross_entropy(logits.float(), labels[where])
+        return answer_cross_entropy(logits, labels[where], where.nonzero(as_tuple=True)[0],
+                                    self.config.answer_weighting)
 
     def forward_full(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                      labels: torch.Tensor, prefix_start: torch.Tensor,
@@ -310,13 +331,11 @@ class QHeartModel(nn.Module):
         hidden = self.hidden_states(embeds, attention_mask)  # (B, L, d′)
         targets = labels[:, 1:]  # position t predicts token t+1
         head = self.causal_lm.lm_head
-        if full_logits:
-            logits = head(hidden[:, :-1])  # (B, L-1, V)
-            return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
-                                   ignore_index=-100)
         where = targets != -100
-        logits = head(hidden[:, :-1][where])  # (N_answer, V)
-        return F.cross_entropy(logits.float(), targets[where])
+        # full: all (B, L-1, V) first, then the answer; else only the (N_answer, V) rows
+        logits = head(hidden[:, :-1])[where] if full_logits else head(hidden[:, :-1][where])
+        return answer_cross_entropy(logits, targets[where], where.nonzero(as_tuple=True)[0],
+                                    self.config.answer_weighting)
 
     @torch.no_grad()
     def tail_logprobs(self, context: Context, context_index: torch.Tensor,
