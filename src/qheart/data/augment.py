@@ -73,6 +73,12 @@ AugmentConfig.PRESETS = {
     # gain differences, wander and offsets, noise, device filters; a gentle warp.
     "recording": {"amplitude_prob": 0.5, "wander_prob": 0.5, "noise_prob": 0.3,
                   "warp_prob": 0.3, "filter_prob": 0.3},
+    # The recording augmentations that leave every labelled noise as it is: no added noise or
+    # hum (static noise is labelled from σ ≈ 0.03 mV, with hum), no device filters (a 35 Hz
+    # low-pass erases static and burst noise, a 0.6 Hz high-pass most of a baseline drift),
+    # while the report still names them. Wander stays below the drift label (0.4 mV peak to
+    # peak). ECG-QA asks about noise, so here noise is a finding, not a nuisance.
+    "keep-noise": {"amplitude_prob": 0.5, "wander_prob": 0.5, "warp_prob": 0.3},
 }
 
 
