@@ -4,7 +4,7 @@
       config.json              model_type, qheart version, ModelConfig, TrainConfig, the LLM's
                                name and weights fingerprint, the retrieval index (path + build id)
       encoder/                 the ECG encoder (config.json + model.safetensors)
-      prefix.safetensors       ET-Mapper and lead-positional skip weights
+      prefix.safetensors       ET-Mapper, lead-positional skip and lead-token weights
       adapter/                 the LoRA adapter in PEFT's format (absent for a frozen LLM)
       tokenizer/               the LLM's tokenizer (chat template included)
       questions.json           question templates seen in training (free questions are matched
@@ -56,8 +56,10 @@ def check_measurement_block(config: ModelConfig, meta: dict[str, Any], directory
 def _prefix_state(model: QHeartModel) -> dict[str, torch.Tensor]:
     state = {f"mapper.{k}": v for k, v in model.mapper.state_dict().items()}
     state.update({f"prefix_norm.{k}": v for k, v in model.prefix_norm.state_dict().items()})
-    if model.skip is not None:
-        state.update({f"skip.{k}": v for k, v in model.skip.state_dict().items()})
+    for name in ("skip", "lead_tokens"):
+        part = getattr(model, name)
+        if part is not None:
+            state.update({f"{name}.{k}": v for k, v in part.state_dict().items()})
     return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
 
@@ -132,8 +134,9 @@ def load_model_folder(directory: str | Path, *, device: str = "cpu",
     prefix = load_file(str(directory / PREFIX_NAME))
     _load_part(model.mapper, prefix, "mapper.", directory)
     _load_part(model.prefix_norm, prefix, "prefix_norm.", directory)
-    if model.skip is not None:
-        _load_part(model.skip, prefix, "skip.", directory)
+    for name in ("skip", "lead_tokens"):
+        if getattr(model, name) is not None:
+            _load_part(getattr(model, name), prefix, f"{name}.", directory)
     if not config.freeze_llm:
         adapter = directory / "adapter" / "adapter_model.safetensors"
         if not adapter.is_file():

@@ -23,7 +23,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from qheart.config import Config
+from qheart.data.leads import N_LEADS
 from qheart.models.encoder import ECGEncoder, EncoderConfig
+from qheart.models.lead_features import LeadTokens, lead_signal_features
 from qheart.models.mapper import ETMapper, LeadPositionalSkip
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -51,6 +53,10 @@ class ModelConfig(Config):
     mapper_dropout: float = 0.1
     positional_skip: bool = True
     """Add the lead-positional skip (False = "w/o positional skip")."""
+    lead_tokens: bool = False
+    """Add per-lead signal-quality features and lead names to the 12 prefix tokens, token i =
+    lead i (beyond the paper: the encoder does not see lead-by-lead noise; models/lead_features.py
+    says why). Needs n_prefix = 12."""
     standardise_ecg: bool = True
     """Centre and scale the encoder's outputs with statistics of the training ECGs before the
     mapper and the skip (not in the paper; models/mapper.py says why). False: the paper's raw
@@ -89,6 +95,9 @@ class ModelConfig(Config):
         self.lora_targets = tuple(self.lora_targets)
         if self.n_prefix < 1:
             raise ValueError("n_prefix must be ≥ 1")
+        if self.lead_tokens and self.n_prefix != N_LEADS:
+            raise ValueError(f"lead_tokens puts one token per lead: it needs n_prefix = {N_LEADS}, "
+                             f"got {self.n_prefix}")
         if self.llm_layers is not None:
             self.llm_layers = tuple(int(i) for i in self.llm_layers)
             if not self.llm_layers or min(self.llm_layers) < 0 \
@@ -181,6 +190,7 @@ class QHeartModel(nn.Module):
                                config.mapper_heads, config.mapper_dropout)
         self.skip = (LeadPositionalSkip(enc.n_steps, enc.d_model, d_llm, config.n_prefix)
                      if config.positional_skip else None)
+        self.lead_tokens = LeadTokens(d_llm) if config.lead_tokens else None
         # Prefix tokens start at the scale of the LLM's own token embeddings (RMS-normalised,
         # gain = the embedding table's RMS): SmolLM2's embeddings have RMS 0.14, a fresh mapper
         # emits ~0.5, and over-loud prefixes drown the prompt's attention.
@@ -203,8 +213,9 @@ class QHeartModel(nn.Module):
         if not config.use_ecg:  # blind: the ECG path is never used, so nothing there trains
             self.mapper.requires_grad_(False)
             self.prefix_norm.requires_grad_(False)
-            if self.skip is not None:
-                self.skip.requires_grad_(False)
+            for part in (self.skip, self.lead_tokens):
+                if part is not None:
+                    part.requires_grad_(False)
 
     # ------------------------------------------------------------------ parts of the LLM
 
@@ -225,15 +236,18 @@ class QHeartModel(nn.Module):
         the mapper's and the skip's standardisers; returns the number of ECGs seen."""
         was_training = self.encoder.training
         self.encoder.eval()
-        embeddings, positionals = [], []
+        embeddings, positionals, lead_features = [], [], []
         for signals in batches:
             out = self.encoder(signals)
             embeddings.append(out.embedding)
             positionals.append(out.positional)
+            lead_features.append(lead_signal_features(signals))
         self.encoder.train(was_training)
         self.mapper.standardise.fit(torch.cat(embeddings))
         if self.skip is not None:
             self.skip.standardise.fit(torch.cat(positionals))
+        if self.lead_tokens is not None:
+            self.lead_tokens.standardise.fit(torch.cat(lead_features))
         return sum(map(len, embeddings))
 
     # ------------------------------------------------------------------ forward
@@ -244,7 +258,10 @@ class QHeartModel(nn.Module):
         tokens = self.mapper(out.embedding)  # (U, c, d′)
         if self.skip is not None:
             tokens = tokens + self.skip(out.positional)
-        return self.prefix_norm(tokens)
+        if self.lead_tokens is None:
+            return self.prefix_norm(tokens)
+        tokens = tokens + self.lead_tokens.features(signals)
+        return self.prefix_norm(tokens) + self.lead_tokens.names
 
     def input_embeddings(self, input_ids: torch.Tensor, prefix_start: torch.Tensor,
                          signals: torch.Tensor | None, ecg_index: torch.Tensor | None
@@ -370,4 +387,5 @@ class QHeartModel(nn.Module):
         return {"encoder": count(self.encoder),
                 "mapper": count(self.mapper) + count(self.prefix_norm),
                 "skip": count(self.skip) if self.skip is not None else 0,
+                "lead_tokens": count(self.lead_tokens) if self.lead_tokens is not None else 0,
                 "llm": count(self.llm), "trainable": count(self, trainable=True)}

@@ -114,9 +114,10 @@ def question_catalogue(data: QASet) -> dict:
 
 
 def optimizer_for(model: QHeartModel, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW (SPEC §4): LoRA at `lr`, the ECG path (encoder, mapper, skip) at `mapper_lr`;
-    decay on matrices only."""
-    ecg_path = {id(p) for m in (model.encoder, model.mapper, model.skip, model.prefix_norm)
+    """AdamW (SPEC §4): LoRA at `lr`, the ECG path (encoder, mapper, skip, lead tokens) at
+    `mapper_lr`; decay on matrices only."""
+    ecg_path = {id(p) for m in (model.encoder, model.mapper, model.skip, model.lead_tokens,
+                                model.prefix_norm)
                 if m is not None for p in m.parameters()}
     groups: dict[tuple[bool, bool], list] = {}
     for param in model.parameters():
@@ -261,7 +262,10 @@ def build_model(config: TrainConfig, encoder_dir: Path | None):
     """(QHeartModel, tokenizer): the LLM from the weights resolver, the pre-trained encoder."""
     encoder = ECGEncoder.from_pretrained(encoder_dir) if encoder_dir is not None else None
     llm, tokenizer = load_llm(config.model)
-    return QHeartModel(config.model, llm, encoder), tokenizer
+    model = QHeartModel(config.model, llm, encoder)
+    if model.lead_tokens is not None:
+        model.lead_tokens.set_names(tokenizer, llm.get_input_embeddings().weight)
+    return model, tokenizer
 
 
 def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, *,
