@@ -52,7 +52,7 @@ def test_each_kind_of_noise_stands_out_in_its_own_lead_and_feature(seed: int) ->
         return float(column[name][clean].min() - column[name][NOISY[kind]])
 
     # log features: a margin of 1 is e-fold beyond every clean lead
-    assert above_clean("hf_level", "static noise") > 1.0
+    assert above_clean("hf_floor", "static noise") > 1.0
     assert above_clean("hf_burst", "burst noise") > 1.0
     assert above_clean("wander", "baseline drift") > 1.0
     assert below_clean("dropout", "electrodes problems") > 1.0

@@ -8,8 +8,11 @@ first convolution mixes all 12 leads, and reports rarely mention noise, so nothi
 pre-training rewards keeping it. These features are measured directly, and each one goes to
 the prefix token of its own lead:
 
-- `hf_level`: RMS above 40 Hz (muscle/EMG and mains hum: static noise);
-- `hf_burst`: the loudest 0.25-s window of that band over the median window (burst noise);
+- `hf_floor`: RMS above 40 Hz in the median 0.25-s window (muscle/EMG and mains hum: static
+  noise). The median, not the whole record: in real ECGs the QRS complexes carry most of that
+  band, and on the 100 real PTB-XL records the floor finds the leads labelled static noise at
+  AUC 0.79 where the whole record's RMS reaches 0.55;
+- `hf_burst`: the loudest 0.25-s window of that band over the median one (burst noise);
 - `wander`: RMS below 0.7 Hz (baseline drift);
 - `dropout`: the quietest 1.2-s window of the 0.7-40 Hz band over the median window (a lead
   going flat while an electrode is loose; 1.2 s holds a beat at any rate from 50/min, so a clean
@@ -31,7 +34,7 @@ from torch import nn
 from qheart.data.leads import LEADS, N_LEADS, SAMPLE_RATE_HZ
 from qheart.models.mapper import Standardiser
 
-FEATURE_NAMES = ("hf_level", "hf_burst", "wander", "dropout", "ecg_level")
+FEATURE_NAMES = ("hf_floor", "hf_burst", "wander", "dropout", "ecg_level")
 _EPS_MV = 1e-4
 
 
@@ -61,11 +64,12 @@ def lead_signal_features(signals: torch.Tensor, sample_rate: int = SAMPLE_RATE_H
     mid = _band(spectrum, freqs, 0.7, 40.0, n)
     rms = lambda v: v.pow(2).mean(-1).sqrt()  # noqa: E731
     hf_windows = _window_rms(high, sample_rate // 4, sample_rate // 4)
+    hf_floor = hf_windows.median(-1).values
     ecg_windows = _window_rms(mid, int(1.2 * sample_rate), sample_rate // 10)
     log = lambda v: torch.log(v + _EPS_MV)  # noqa: E731
     return torch.stack([
-        log(rms(high)),
-        log(hf_windows.amax(-1)) - log(hf_windows.median(-1).values),
+        log(hf_floor),
+        log(hf_windows.amax(-1)) - log(hf_floor),
         log(rms(low)),
         log(ecg_windows.amin(-1)) - log(ecg_windows.median(-1).values),
         log(rms(mid)),
