@@ -159,20 +159,24 @@ def test_measurements_switch_puts_the_block_in_prompts_and_answers(qa_world, tmp
             QHeart.from_pretrained(out)
 
 
-def test_lead_tokens_are_trained_saved_and_loaded_with_the_model(qa_world, tmp_path) -> None:
+def test_lead_and_measurement_tokens_are_saved_and_loaded_with_the_model(qa_world, tmp_path
+                                                                         ) -> None:
     from safetensors.torch import load_file
 
     from qheart.api import QHeart
 
     out = tmp_path / "leads"
-    config = tiny_train_config(qa_world["llm"], max_steps=2, model={"lead_tokens": True})
+    config = tiny_train_config(qa_world["llm"], max_steps=2,
+                               model={"lead_tokens": True, "measurement_tokens": True})
     instruction_tune(config, inputs(qa_world), out, progress=False)
     saved = load_file(str(out / "prefix.safetensors"))
-    assert float(saved["lead_tokens.standardise.std"].sub(1).abs().max()) > 0  # fitted
-    loaded = QHeart.from_pretrained(out).model.lead_tokens
-    assert loaded is not None
-    for name, value in loaded.state_dict().items():
-        torch.testing.assert_close(value, saved[f"lead_tokens.{name}"])
+    model = QHeart.from_pretrained(out).model
+    for part in ("lead_tokens", "measurement_tokens"):
+        assert float(saved[f"{part}.standardise.std"].sub(1).abs().max()) > 0  # fitted
+        loaded = getattr(model, part)
+        assert loaded is not None
+        for name, value in loaded.state_dict().items():
+            torch.testing.assert_close(value, saved[f"{part}.{name}"])
     table = saved["lead_tokens.names"]
     assert bool((table.norm(dim=1) > 0).all())  # started from the LLM's embeddings of the names
     assert len({tuple(row.tolist()) for row in table}) == 12

@@ -4,7 +4,7 @@
       config.json              model_type, qheart version, ModelConfig, TrainConfig, the LLM's
                                name and weights fingerprint, the retrieval index (path + build id)
       encoder/                 the ECG encoder (config.json + model.safetensors)
-      prefix.safetensors       ET-Mapper, lead-positional skip and lead-token weights
+      prefix.safetensors       ET-Mapper, lead-positional skip, lead and measurement tokens
       adapter/                 the LoRA adapter in PEFT's format (absent for a frozen LLM)
       tokenizer/               the LLM's tokenizer (chat template included)
       questions.json           question templates seen in training (free questions are matched
@@ -26,6 +26,8 @@ from qheart.models.qheart_model import ModelConfig, QHeartModel, load_llm
 MODEL_TYPE = "qheart"
 CONFIG_NAME = "config.json"
 PREFIX_NAME = "prefix.safetensors"
+PREFIX_PARTS = ("skip", "lead_tokens", "measurement_tokens")
+"""The optional prefix modules of QHeartModel (None when switched off), saved by attribute name."""
 QUESTIONS_NAME = "questions.json"
 
 
@@ -56,7 +58,7 @@ def check_measurement_block(config: ModelConfig, meta: dict[str, Any], directory
 def _prefix_state(model: QHeartModel) -> dict[str, torch.Tensor]:
     state = {f"mapper.{k}": v for k, v in model.mapper.state_dict().items()}
     state.update({f"prefix_norm.{k}": v for k, v in model.prefix_norm.state_dict().items()})
-    for name in ("skip", "lead_tokens"):
+    for name in PREFIX_PARTS:
         part = getattr(model, name)
         if part is not None:
             state.update({f"{name}.{k}": v for k, v in part.state_dict().items()})
@@ -134,7 +136,7 @@ def load_model_folder(directory: str | Path, *, device: str = "cpu",
     prefix = load_file(str(directory / PREFIX_NAME))
     _load_part(model.mapper, prefix, "mapper.", directory)
     _load_part(model.prefix_norm, prefix, "prefix_norm.", directory)
-    for name in ("skip", "lead_tokens"):
+    for name in PREFIX_PARTS:
         if getattr(model, name) is not None:
             _load_part(getattr(model, name), prefix, f"{name}.", directory)
     if not config.freeze_llm:

@@ -27,6 +27,7 @@ from qheart.data.leads import N_LEADS
 from qheart.models.encoder import ECGEncoder, EncoderConfig
 from qheart.models.lead_features import LeadTokens, lead_signal_features
 from qheart.models.mapper import ETMapper, LeadPositionalSkip
+from qheart.models.measurement_tokens import MeasurementTokens, measure_signals
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 ANSWER_WEIGHTINGS = ("token", "question")
@@ -57,6 +58,10 @@ class ModelConfig(Config):
     """Add per-lead signal-quality features and lead names to the 12 prefix tokens, token i =
     lead i (beyond the paper: the encoder does not see lead-by-lead noise; models/lead_features.py
     says why). Needs n_prefix = 12."""
+    measurement_tokens: bool = False
+    """Add ECG measurements (global intervals and axis, each lead's ST/T and quality) to the 12
+    prefix tokens as numbers (beyond the paper; models/measurement_tokens.py). Needs n_prefix = 12;
+    costs `measure_ecg` per distinct ECG in a batch."""
     standardise_ecg: bool = True
     """Centre and scale the encoder's outputs with statistics of the training ECGs before the
     mapper and the skip (not in the paper; models/mapper.py says why). False: the paper's raw
@@ -95,9 +100,10 @@ class ModelConfig(Config):
         self.lora_targets = tuple(self.lora_targets)
         if self.n_prefix < 1:
             raise ValueError("n_prefix must be ≥ 1")
-        if self.lead_tokens and self.n_prefix != N_LEADS:
-            raise ValueError(f"lead_tokens puts one token per lead: it needs n_prefix = {N_LEADS}, "
-                             f"got {self.n_prefix}")
+        for switch in ("lead_tokens", "measurement_tokens"):
+            if getattr(self, switch) and self.n_prefix != N_LEADS:
+                raise ValueError(f"{switch} puts one token per lead: it needs n_prefix = "
+                                 f"{N_LEADS}, got {self.n_prefix}")
         if self.llm_layers is not None:
             self.llm_layers = tuple(int(i) for i in self.llm_layers)
             if not self.llm_layers or min(self.llm_layers) < 0 \
@@ -191,6 +197,8 @@ class QHeartModel(nn.Module):
         self.skip = (LeadPositionalSkip(enc.n_steps, enc.d_model, d_llm, config.n_prefix)
                      if config.positional_skip else None)
         self.lead_tokens = LeadTokens(d_llm) if config.lead_tokens else None
+        self.measurement_tokens = (MeasurementTokens(d_llm) if config.measurement_tokens
+                                   else None)
         # Prefix tokens start at the scale of the LLM's own token embeddings (RMS-normalised,
         # gain = the embedding table's RMS): SmolLM2's embeddings have RMS 0.14, a fresh mapper
         # emits ~0.5, and over-loud prefixes drown the prompt's attention.
@@ -213,7 +221,7 @@ class QHeartModel(nn.Module):
         if not config.use_ecg:  # blind: the ECG path is never used, so nothing there trains
             self.mapper.requires_grad_(False)
             self.prefix_norm.requires_grad_(False)
-            for part in (self.skip, self.lead_tokens):
+            for part in (self.skip, self.lead_tokens, self.measurement_tokens):
                 if part is not None:
                     part.requires_grad_(False)
 
@@ -236,18 +244,23 @@ class QHeartModel(nn.Module):
         the mapper's and the skip's standardisers; returns the number of ECGs seen."""
         was_training = self.encoder.training
         self.encoder.eval()
-        embeddings, positionals, lead_features = [], [], []
+        embeddings, positionals, lead_features, measured = [], [], [], []
         for signals in batches:
             out = self.encoder(signals)
             embeddings.append(out.embedding)
             positionals.append(out.positional)
-            lead_features.append(lead_signal_features(signals))
+            if self.lead_tokens is not None:
+                lead_features.append(lead_signal_features(signals))
+            if self.measurement_tokens is not None:
+                measured.append(measure_signals(signals)[0])
         self.encoder.train(was_training)
         self.mapper.standardise.fit(torch.cat(embeddings))
         if self.skip is not None:
             self.skip.standardise.fit(torch.cat(positionals))
         if self.lead_tokens is not None:
             self.lead_tokens.standardise.fit(torch.cat(lead_features))
+        if self.measurement_tokens is not None:
+            self.measurement_tokens.fit(torch.cat(measured))
         return sum(map(len, embeddings))
 
     # ------------------------------------------------------------------ forward
@@ -258,6 +271,8 @@ class QHeartModel(nn.Module):
         tokens = self.mapper(out.embedding)  # (U, c, d′)
         if self.skip is not None:
             tokens = tokens + self.skip(out.positional)
+        if self.measurement_tokens is not None:
+            tokens = tokens + self.measurement_tokens(signals)
         if self.lead_tokens is None:
             return self.prefix_norm(tokens)
         tokens = tokens + self.lead_tokens.features(signals)
@@ -387,5 +402,7 @@ class QHeartModel(nn.Module):
         return {"encoder": count(self.encoder),
                 "mapper": count(self.mapper) + count(self.prefix_norm),
                 "skip": count(self.skip) if self.skip is not None else 0,
-                "lead_tokens": count(self.lead_tokens) if self.lead_tokens is not None else 0,
+                **{name: count(part) if part is not None else 0
+                   for name, part in (("lead_tokens", self.lead_tokens),
+                                      ("measurement_tokens", self.measurement_tokens))},
                 "llm": count(self.llm), "trainable": count(self, trainable=True)}

@@ -64,7 +64,8 @@ def align_prefix(model: QHeartModel, signals: Callable[[np.ndarray], np.ndarray]
     keep = np.flatnonzero(mask.any(dim=1).numpy())
     if not len(keep):
         raise ValueError("prefix alignment needs reports: none of the training ECGs has one")
-    parts = [model.mapper, model.skip, model.lead_tokens, model.prefix_norm]
+    parts = [model.mapper, model.skip, model.lead_tokens, model.measurement_tokens,
+             model.prefix_norm]
     if not model.config.freeze_encoder:
         parts.append(model.encoder)
     params = [p for part in parts if part is not None for p in part.parameters()

@@ -117,7 +117,7 @@ def optimizer_for(model: QHeartModel, config: TrainConfig) -> torch.optim.AdamW:
     """AdamW (SPEC §4): LoRA at `lr`, the ECG path (encoder, mapper, skip, lead tokens) at
     `mapper_lr`; decay on matrices only."""
     ecg_path = {id(p) for m in (model.encoder, model.mapper, model.skip, model.lead_tokens,
-                                model.prefix_norm)
+                                model.measurement_tokens, model.prefix_norm)
                 if m is not None for p in m.parameters()}
     groups: dict[tuple[bool, bool], list] = {}
     for param in model.parameters():

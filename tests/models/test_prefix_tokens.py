@@ -1,5 +1,5 @@
-"""Lead tokens: each kind of labelled recording noise shows in its own lead's feature, and
-reaches only that lead's prefix token."""
+"""Lead and measurement tokens: each kind of labelled recording noise shows in its own lead's
+feature and reaches only that lead's token; measurements enter as numbers, NaN flagged."""
 
 from __future__ import annotations
 
@@ -112,3 +112,67 @@ def test_model_adds_lead_tokens_only_when_switched_on_and_needs_twelve_tokens() 
     blind = QHeartModel(ModelConfig(encoder=TINY_ENCODER, lead_tokens=True, use_ecg=False),
                         tiny_llm())
     assert not any(p.requires_grad for p in blind.lead_tokens.parameters())
+
+
+def test_measurement_arrays_keep_untrusted_values_nan_and_classes_one_hot() -> None:
+    from qheart.measurements import measure_ecg
+    from qheart.measurements.measure import FEATURE_FIELDS, INTERVALS
+    from qheart.measurements.reference import RANGE_LABELS
+    from qheart.models.measurement_tokens import (
+        LEAD_VALUES,
+        QUALITY_LABELS,
+        T_POLARITIES,
+        measurement_arrays,
+    )
+
+    m = measure_ecg(noisy_ecg(0))
+    values, classes = measurement_arrays(m)
+    assert values.shape == (12, len(INTERVALS) + len(LEAD_VALUES))
+    g = len(INTERVALS)
+    np.testing.assert_array_equal(values[:, :g], np.broadcast_to(values[0, :g], (12, g)))
+    for j, name in enumerate(INTERVALS):  # NaN exactly where measure_ecg did not trust a value
+        assert np.isnan(values[0, j]) == np.isnan(getattr(m, name))
+    for i, lead in enumerate(m.leads):
+        assert values[i, g + LEAD_VALUES.index("st_mv")] == pytest.approx(lead.st_mv, nan_ok=True)
+        start = len(FEATURE_FIELDS) * len(RANGE_LABELS)
+        polarity = classes[i, start:start + len(T_POLARITIES)]
+        assert polarity.sum() == (lead.t_polarity in T_POLARITIES)
+        assert classes[i, start + len(T_POLARITIES):].sum() == (lead.quality_label in QUALITY_LABELS)
+    for k, feature in enumerate(FEATURE_FIELDS):
+        hot = classes[0, 3 * k:3 * k + 3]
+        label = m.range_label(feature)
+        assert hot.sum() == (label is not None)
+        if label is not None:
+            assert RANGE_LABELS[int(hot.argmax())] == label
+
+
+def test_measurement_tokens_standardise_without_nans_and_flag_them() -> None:
+    from qheart.models.measurement_tokens import N_CLASSES, N_VALUES, MeasurementTokens
+
+    tokens = MeasurementTokens(d_llm=8)
+    values = torch.randn(20, 12, N_VALUES) * 5 + 3
+    values[::2, :, 0] = float("nan")
+    tokens.fit(values)
+    torch.testing.assert_close(tokens.standardise.mean[:, 0], values[1::2, :, 0].mean(0))
+    inputs = tokens.inputs(values, torch.zeros(20, 12, N_CLASSES))
+    assert not torch.isnan(inputs).any()
+    assert bool((inputs[::2, :, 0] == 0).all()) and bool((inputs[::2, :, N_VALUES] == 1).all())
+    assert bool((inputs[1::2, :, N_VALUES] == 0).all())
+
+
+def test_model_with_measurement_tokens_builds_a_prefix_from_signals_alone() -> None:
+    with pytest.raises(ValueError, match="measurement_tokens puts one token per lead"):
+        ModelConfig(encoder=TINY_ENCODER, measurement_tokens=True, n_prefix=6)
+    model = QHeartModel(ModelConfig(encoder=TINY_ENCODER, measurement_tokens=True,
+                                    mapper_dropout=0.0), tiny_llm())
+    signals = torch.tensor(np.stack([noisy_ecg(0), noisy_ecg(1), noisy_ecg(2)]),
+                           dtype=torch.float32)
+    model.fit_standardisers(iter((signals,)))
+    assert float(model.measurement_tokens.standardise.std.sub(1).abs().max()) > 0
+    model.eval()
+    with torch.no_grad():
+        with_tokens = model.prefix(signals)
+        assert with_tokens.shape == (3, 12, 32) and not torch.isnan(with_tokens).any()
+        torch.manual_seed(0)  # (a shift equal in every dimension would be normed away)
+        model.measurement_tokens.mlp[-1].bias.add_(torch.randn(32))
+        assert not torch.allclose(with_tokens, model.prefix(signals))
