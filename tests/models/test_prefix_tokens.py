@@ -73,7 +73,7 @@ def test_a_noisy_lead_changes_only_its_own_token() -> None:
     noisy = clean.copy()
     noisy[4] += noise.static_noise(rng)
     with torch.no_grad():
-        out = tokens.features(torch.tensor(np.stack([clean, noisy]), dtype=torch.float32))
+        out = tokens(torch.tensor(np.stack([clean, noisy]), dtype=torch.float32))
     changed = (out[1] - out[0]).abs().amax(-1)
     assert float(changed[4].detach()) > 1e-3
     assert float(torch.cat([changed[:4], changed[5:]]).max()) < 1e-5
@@ -99,6 +99,8 @@ def test_model_adds_lead_tokens_only_when_switched_on_and_needs_twelve_tokens() 
     assert plain.lead_tokens is None and plain.parameter_counts()["lead_tokens"] == 0
     model = QHeartModel(ModelConfig(encoder=TINY_ENCODER, lead_tokens=True, mapper_dropout=0.0),
                         tiny_llm())
+    # the features start at the scale of the LLM's embeddings, as the normed prefix does
+    torch.testing.assert_close(model.lead_tokens.mlp[-1].weight, model.prefix_norm.weight)
     signals = torch.tensor(np.stack([noisy_ecg(0), noisy_ecg(1)]), dtype=torch.float32)
     assert model.fit_standardisers(iter((signals,))) == 2
     torch.testing.assert_close(model.lead_tokens.standardise.mean,

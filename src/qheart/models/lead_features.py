@@ -77,18 +77,27 @@ def lead_signal_features(signals: torch.Tensor, sample_rate: int = SAMPLE_RATE_H
 
 
 class LeadTokens(nn.Module):
-    """(U, 12, n) ECGs → (U, 12, d′): standardised lead features through a small MLP (added
-    to the prefix before its norm), and `names` (added after it, at the LLM's embedding scale)."""
+    """(U, 12, n) ECGs → (U, 12, d′): standardised lead features through a small MLP and a norm
+    of their own, plus `names`; both are added to the normed prefix, at the LLM's embedding scale.
+
+    Their own norm, because added before the prefix's norm the features were drowned by the
+    mapper's and the skip's ECG-wide signal: on a 340-step model a linear probe on the prefix
+    tokens found the static-noise leads at AUC 0.65, where the raw feature alone gives 0.99."""
 
     def __init__(self, d_llm: int, hidden: int = 64) -> None:
         super().__init__()
         self.standardise = Standardiser((N_LEADS, len(FEATURE_NAMES)))
         self.mlp = nn.Sequential(nn.Linear(len(FEATURE_NAMES), hidden), nn.GELU(),
-                                 nn.Linear(hidden, d_llm))
+                                 nn.Linear(hidden, d_llm), nn.LayerNorm(d_llm))
         self.names = nn.Parameter(torch.zeros(N_LEADS, d_llm))
 
-    def features(self, signals: torch.Tensor) -> torch.Tensor:
-        return self.mlp(self.standardise(lead_signal_features(signals)))
+    def set_scale(self, rms: float) -> None:
+        """Start the features' norm at the scale of the LLM's token embeddings (`rms`)."""
+        with torch.no_grad():
+            self.mlp[-1].weight.fill_(rms)
+
+    def forward(self, signals: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.standardise(lead_signal_features(signals))) + self.names
 
     @torch.no_grad()
     def set_names(self, tokenizer, table: torch.Tensor) -> None:

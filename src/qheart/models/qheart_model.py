@@ -205,8 +205,11 @@ class QHeartModel(nn.Module):
         self.prefix_norm = nn.LayerNorm(d_llm)
         table = llm.get_input_embeddings().weight
         if not table.is_meta:  # (shape checks build the paper preset on the meta device)
+            rms = float(table.float().pow(2).mean().sqrt())
             with torch.no_grad():
-                self.prefix_norm.weight.fill_(float(table.float().pow(2).mean().sqrt()))
+                self.prefix_norm.weight.fill_(rms)
+            if self.lead_tokens is not None:
+                self.lead_tokens.set_scale(rms)
         llm.requires_grad_(False)
         if not config.freeze_llm:
             from peft import LoraConfig, get_peft_model
@@ -273,10 +276,8 @@ class QHeartModel(nn.Module):
             tokens = tokens + self.skip(out.positional)
         if self.measurement_tokens is not None:
             tokens = tokens + self.measurement_tokens(signals)
-        if self.lead_tokens is None:
-            return self.prefix_norm(tokens)
-        tokens = tokens + self.lead_tokens.features(signals)
-        return self.prefix_norm(tokens) + self.lead_tokens.names
+        tokens = self.prefix_norm(tokens)
+        return tokens if self.lead_tokens is None else tokens + self.lead_tokens(signals)
 
     def input_embeddings(self, input_ids: torch.Tensor, prefix_start: torch.Tensor,
                          signals: torch.Tensor | None, ecg_index: torch.Tensor | None
