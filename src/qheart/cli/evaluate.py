@@ -19,9 +19,13 @@ SYSTEMS: dict[str, list[str]] = {
     "frozen-llm": ["model.freeze_llm=true"],
     "frozen-encoder": ["model.freeze_encoder=true"],
     "measurements": ["model.use_measurements=true"],
+    "lead-tokens": ["model.lead_tokens=true"],
+    "measurement-tokens": ["model.lead_tokens=true", "model.measurement_tokens=true"],
 }
 """Table 3/4's systems as `--set` overrides of the same preset (one config field each), and
-`measurements` (beyond the paper: ECG measurements in the prompt)."""
+three beyond the paper: `measurements` (ECG measurements as text in the prompt), `lead-tokens`
+(per-lead signal-quality features and lead names in the prefix) and `measurement-tokens` (the
+measurements as numbers in the prefix, on top of the lead tokens)."""
 
 
 def _print_em(console, title: str, em) -> None:
