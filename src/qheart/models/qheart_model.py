@@ -205,7 +205,7 @@ class QHeartModel(nn.Module):
         self.prefix_norm = nn.LayerNorm(d_llm)
         table = llm.get_input_embeddings().weight
         if not table.is_meta:  # (shape checks build the paper preset on the meta device)
-            rms = float(table.float().pow(2).mean().sqrt())
+            rms = float(table.detach().float().pow(2).mean().sqrt())
             with torch.no_grad():
                 self.prefix_norm.weight.fill_(rms)
             if self.lead_tokens is not None:
