@@ -243,8 +243,8 @@ class QHeartModel(nn.Module):
 
     @torch.no_grad()
     def fit_standardisers(self, batches: Iterable[torch.Tensor]) -> int:
-        """Measure the encoder's output statistics on training ECGs, (U, 12, n) per batch, for
-        the mapper's and the skip's standardisers; returns the number of ECGs seen."""
+        """Measure the input statistics of the mapper, the skip and the lead and measurement
+        tokens (when on) on training ECGs, (U, 12, n) per batch; returns the ECGs seen."""
         was_training = self.encoder.training
         self.encoder.eval()
         embeddings, positionals, lead_features, measured = [], [], [], []
