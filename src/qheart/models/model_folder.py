@@ -21,13 +21,16 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from qheart.models.encoder import ECGEncoder
-from qheart.models.qheart_model import ModelConfig, QHeartModel, load_llm
+from qheart.models.qheart_model import (
+    OPTIONAL_PREFIX_PARTS,
+    ModelConfig,
+    QHeartModel,
+    load_llm,
+)
 
 MODEL_TYPE = "qheart"
 CONFIG_NAME = "config.json"
 PREFIX_NAME = "prefix.safetensors"
-PREFIX_PARTS = ("skip", "lead_tokens", "measurement_tokens")
-"""The optional prefix modules of QHeartModel (None when switched off), saved by attribute name."""
 QUESTIONS_NAME = "questions.json"
 
 
@@ -58,7 +61,7 @@ def check_measurement_block(config: ModelConfig, meta: dict[str, Any], directory
 def _prefix_state(model: QHeartModel) -> dict[str, torch.Tensor]:
     state = {f"mapper.{k}": v for k, v in model.mapper.state_dict().items()}
     state.update({f"prefix_norm.{k}": v for k, v in model.prefix_norm.state_dict().items()})
-    for name in PREFIX_PARTS:
+    for name in OPTIONAL_PREFIX_PARTS:
         part = getattr(model, name)
         if part is not None:
             state.update({f"{name}.{k}": v for k, v in part.state_dict().items()})
@@ -136,7 +139,7 @@ def load_model_folder(directory: str | Path, *, device: str = "cpu",
     prefix = load_file(str(directory / PREFIX_NAME))
     _load_part(model.mapper, prefix, "mapper.", directory)
     _load_part(model.prefix_norm, prefix, "prefix_norm.", directory)
-    for name in PREFIX_PARTS:
+    for name in OPTIONAL_PREFIX_PARTS:
         if getattr(model, name) is not None:
             _load_part(getattr(model, name), prefix, f"{name}.", directory)
     if not config.freeze_llm:

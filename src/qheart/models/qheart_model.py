@@ -31,6 +31,8 @@ from qheart.models.measurement_tokens import MeasurementTokens, measure_signals
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 ANSWER_WEIGHTINGS = ("token", "question")
+OPTIONAL_PREFIX_PARTS = ("skip", "lead_tokens", "measurement_tokens")
+"""QHeartModel's prefix modules that a switch can leave out (the attribute is then None)."""
 
 
 @dataclass
@@ -222,11 +224,14 @@ class QHeartModel(nn.Module):
         self.encoder.requires_grad_(not config.freeze_encoder and config.use_ecg)
         self.encoder.mask_embedding.requires_grad_(False)  # masked modelling only (pre-training)
         if not config.use_ecg:  # blind: the ECG path is never used, so nothing there trains
-            self.mapper.requires_grad_(False)
-            self.prefix_norm.requires_grad_(False)
-            for part in (self.skip, self.lead_tokens, self.measurement_tokens):
-                if part is not None:
-                    part.requires_grad_(False)
+            for part in self.prefix_parts():
+                part.requires_grad_(False)
+
+    def prefix_parts(self) -> list[nn.Module]:
+        """The modules between the encoder and the LLM in this configuration: they train at
+        the ECG path's rate, freeze together, and are saved in prefix.safetensors."""
+        optional = [getattr(self, name) for name in OPTIONAL_PREFIX_PARTS]
+        return [self.mapper, *(m for m in optional if m is not None), self.prefix_norm]
 
     # ------------------------------------------------------------------ parts of the LLM
 

@@ -55,8 +55,8 @@ def cosine_distance(prefix: torch.Tensor, targets: torch.Tensor, mask: torch.Ten
 def align_prefix(model: QHeartModel, signals: Callable[[np.ndarray], np.ndarray],
                  reports: Sequence[str], tokenizer, *, steps: int, batch_size: int, lr: float,
                  seed: int, progress: bool = False) -> AlignResult:
-    """Train the encoder (unless frozen), mapper, skip and prefix norm of `model` for `steps`
-    steps. `signals(indices)` returns (B, 12, n) ECGs of the reports at `indices`."""
+    """Train the encoder (unless frozen) and the prefix parts (mapper, skip, ..., prefix norm) of
+    `model` for `steps` steps. `signals(indices)` returns (B, 12, n) ECGs of the reports at `indices`."""
     from tqdm.auto import tqdm
 
     table = model.causal_lm.get_input_embeddings().weight.detach()
@@ -64,12 +64,10 @@ def align_prefix(model: QHeartModel, signals: Callable[[np.ndarray], np.ndarray]
     keep = np.flatnonzero(mask.any(dim=1).numpy())
     if not len(keep):
         raise ValueError("prefix alignment needs reports: none of the training ECGs has one")
-    parts = [model.mapper, model.skip, model.lead_tokens, model.measurement_tokens,
-             model.prefix_norm]
+    parts = model.prefix_parts()
     if not model.config.freeze_encoder:
         parts.append(model.encoder)
-    params = [p for part in parts if part is not None for p in part.parameters()
-              if p.requires_grad]
+    params = [p for part in parts for p in part.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
                                                    pct_start=0.1)

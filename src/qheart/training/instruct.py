@@ -114,11 +114,9 @@ def question_catalogue(data: QASet) -> dict:
 
 
 def optimizer_for(model: QHeartModel, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW (SPEC §4): LoRA at `lr`, the ECG path (encoder, mapper, skip, lead tokens) at
-    `mapper_lr`; decay on matrices only."""
-    ecg_path = {id(p) for m in (model.encoder, model.mapper, model.skip, model.lead_tokens,
-                                model.measurement_tokens, model.prefix_norm)
-                if m is not None for p in m.parameters()}
+    """AdamW (SPEC §4): LoRA at `lr`, the ECG path (encoder and `prefix_parts`) at `mapper_lr`;
+    decay on matrices only."""
+    ecg_path = {id(p) for m in (model.encoder, *model.prefix_parts()) for p in m.parameters()}
     groups: dict[tuple[bool, bool], list] = {}
     for param in model.parameters():
         if param.requires_grad:
