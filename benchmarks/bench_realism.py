@@ -38,11 +38,13 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "v3": ("v3", "recording"),
     "v3+deepfake": ("v3", "recording"),
     "v3+deepfake-normal": ("v3", "recording"),
+    "v3+statements": ("v3", "recording"),
 }
 """variant → (generator realism, augmentation preset). "+deepfake": the `--deepfake` store's
 unlabelled real-like ECGs join pre-training as masked-modelling-only items. "+deepfake-normal":
 they join as *normal* ECGs, each paired with the report our generator writes for a normal ECG at
-its measured rate (deepfake-ecg's GAN was trained on 7,233 normal ECGs, Thambawita et al. 2021)."""
+its measured rate (deepfake-ecg's GAN was trained on 7,233 normal ECGs, Thambawita et al. 2021).
+"+statements": the statement-level loss on (`PretrainConfig.statement_weight` = 1)."""
 REAL_PTBXL = Path(__file__).resolve().parents[1].parent / "shared" / "real-samples" / "ptb-xl"
 
 
@@ -96,6 +98,8 @@ def pretrain_variant(out: Path, bench: Path, name: str, augment: str, minutes: f
     if (run / "encoder" / "config.json").is_file() and (run / "done").is_file():
         return run
     overrides: dict = {"augment": augment, "seed": seed}
+    if name.endswith("+statements"):
+        overrides["statement_weight"] = 1.0
     if steps:
         overrides["max_steps"] = steps
     config = PretrainConfig.from_name("cpu-small", **overrides)

@@ -1,4 +1,5 @@
-"""SigLIP loss with pair masking (search-based negatives) and the masked ECG modelling loss."""
+"""SigLIP loss with pair masking (search-based negatives), the statement-level loss and the masked
+ECG modelling loss."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from torch.nn import functional as F
 
 from qheart.models.losses import (
     SigLIPLoss,
+    StatementLoss,
     masked_modelling_loss,
     negative_pair_weights,
     patchify,
@@ -95,3 +97,26 @@ def test_masked_modelling_loss_counts_masked_steps_only() -> None:
     assert masked_modelling_loss(normalised, target, mask) < 1e-6
     with pytest.raises(ValueError, match="prediction"):
         masked_modelling_loss(prediction[:, :5], target, mask)
+
+
+def test_statement_loss_rewards_ecgs_near_the_statements_their_reports_make() -> None:
+    statements = torch.eye(3, 4)  # three orthogonal statements
+    targets = torch.tensor([[True, False, True], [False, True, False]])
+    loss = StatementLoss()
+    aligned = loss(torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 0]]), statements, targets)
+    crossed = loss(torch.tensor([[0, 1.0, 0, 0], [1, 0, 1, 0]]), statements, targets)
+    assert aligned < crossed
+    # the formula: summed over statements, averaged over ECGs
+    ecg = F.normalize(torch.randn(2, 4), dim=-1)
+    logits = ecg @ statements.T * 10.0 - 3.0
+    expected = -F.logsigmoid(torch.where(targets, logits, -logits)).sum(-1).mean()
+    torch.testing.assert_close(loss(ecg, statements, targets), expected)
+
+
+def test_statement_loss_leaves_out_ecgs_without_a_report() -> None:
+    statements, loss = torch.randn(3, 4), StatementLoss()
+    ecg, targets = torch.randn(2, 4), torch.tensor([[True, False, False], [False, False, False]])
+    alone = loss(ecg[:1], statements, targets[:1])
+    torch.testing.assert_close(loss(ecg, statements, targets, torch.tensor([True, False])), alone)
+    with pytest.raises(ValueError, match="targets"):
+        loss(ecg, statements, targets[:, :2])

@@ -255,3 +255,32 @@ def test_resume_with_nothing_to_resume_is_an_error(store_dir, tmp_path) -> None:
 
     with pytest.raises(CheckpointError, match="nothing to resume"):
         run(tiny_config(), store_dir, tmp_path / "empty", resume=True)
+
+
+def test_statement_table_marks_what_each_report_states(tmp_path) -> None:
+    data = PretrainData([], np.zeros((4, 2), np.int64),
+                        ["sinus rhythm. normal ecg", "atrial fibrillation", ptd.UNPAIRED,
+                         "sinus rhythm. left axis deviation"])
+    table = ptd.cached_statement_table(data, PretrainConfig(), tmp_path,
+                                       report_encoder=fake_report_encoder)
+    # unique reports sort as: "", "atrial fibrillation", "sinus rhythm. left…", "sinus rhythm. normal ecg"
+    statements = ["atrial fibrillation", "left axis deviation", "normal ecg", "sinus rhythm"]
+    torch.testing.assert_close(table.embeddings, fake_report_encoder(statements))
+    assert [ids.tolist() for ids in table.of_report] == [[], [0], [1, 3], [2, 3]]
+    present, targets = table.batch([3, 0, 1])
+    assert present.tolist() == [0, 2, 3]
+    assert targets.tolist() == [[False, True, True], [False, False, False], [True, False, False]]
+
+
+def test_statement_loss_trains_and_is_logged(store_dir, tmp_path) -> None:
+    result = run(tiny_config(statement_weight=1.0), store_dir, tmp_path / "run")
+    assert result.finished and (tmp_path / "run" / ptd.STATEMENT_CACHE).is_file()
+    first, last = result.history[0], result.history[-1]
+    assert np.isfinite(last["statements"])
+    assert first["loss"] == pytest.approx(first["siglip"] + first["statements"]
+                                          + 0.5 * first["mlm"], rel=1e-4)
+    assert "statements" not in run(tiny_config(max_steps=1), store_dir, tmp_path / "off").history[0]
+    with pytest.raises(ValueError, match="statement_weight"):
+        tiny_config(statement_weight=-1.0)
+    with pytest.raises(ValueError, match="tune_text_encoder"):
+        tiny_config(statement_weight=1.0, tune_text_encoder=True)

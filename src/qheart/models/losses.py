@@ -1,4 +1,5 @@
-"""Pre-training losses: SigLIP sigmoid contrastive loss (ECG ↔ report) and masked ECG modelling."""
+"""Pre-training losses: SigLIP sigmoid contrastive loss (ECG ↔ report), its statement-level
+form (ECG ↔ each statement of the batch's reports) and masked ECG modelling."""
 
 from __future__ import annotations
 
@@ -40,6 +41,38 @@ class SigLIPLoss(nn.Module):
             return loss.sum() / len(logits)
         counted = (pair_weights.diagonal() > 0).sum().clamp(min=1)
         return (loss * pair_weights).sum() / counted
+
+
+class StatementLoss(nn.Module):
+    """Sigmoid loss of every ECG against every statement occurring in the batch's reports:
+    positive where the ECG's own report states it (KAD/MERL-style statement alignment).
+
+    Why beside the report-level SigLIP: a report embeds as the mean of its statements, so a rare
+    finding ("Lateral infarct - old") is a small part of a few reports and its own direction is
+    barely trained; zero-shot then scores it at chance even on the synthetic ECGs a probe
+    separates. Here each statement is its own binary target, with all other ECGs of the batch as
+    negatives, the very comparison zero-shot prompting makes.
+    """
+
+    def __init__(self, init_temperature: float = 10.0, init_bias: float = -3.0) -> None:
+        super().__init__()
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(init_temperature)))
+        self.bias = nn.Parameter(torch.tensor(init_bias))
+
+    def forward(self, ecg: torch.Tensor, statements: torch.Tensor, targets: torch.Tensor,
+                counted: torch.Tensor | None = None) -> torch.Tensor:
+        """ecg (B, d), statements (S, d), targets (B, S) bool → mean over counted ECGs of the
+        summed statement losses. counted: (B,) bool, False for an ECG without a report."""
+        if targets.shape != (ecg.shape[0], statements.shape[0]):
+            raise ValueError(f"targets {tuple(targets.shape)} for {ecg.shape[0]} ECGs and "
+                             f"{statements.shape[0]} statements")
+        ecg, statements = F.normalize(ecg.float(), dim=-1), F.normalize(statements.float(), dim=-1)
+        logits = ecg @ statements.T * self.log_temperature.exp() + self.bias  # (B, S)
+        loss = -F.logsigmoid((2.0 * targets.float() - 1.0) * logits).sum(-1)  # (B,)
+        if counted is None:
+            return loss.mean()
+        weights = counted.float()
+        return (loss * weights).sum() / weights.sum().clamp(min=1.0)
 
 
 def negative_pair_weights(report_embeddings: torch.Tensor, threshold: float,

@@ -29,6 +29,7 @@ from torch import nn
 from qheart.models.encoder import ECGEncoder
 from qheart.models.losses import (
     SigLIPLoss,
+    StatementLoss,
     masked_modelling_loss,
     negative_pair_weights,
     patchify,
@@ -39,8 +40,10 @@ from qheart.training.pretrain_config import PretrainConfig
 from qheart.training.pretrain_data import (
     PretrainData,
     ReportEncoder,
+    StatementTable,
     batch_indices,
     cached_report_embeddings,
+    cached_statement_table,
     random_lead_mask,
     random_step_mask,
     step_generator,
@@ -59,8 +62,8 @@ CONFIG_NAME = "pretrain_config.json"
 
 class PretrainModel(nn.Module):
     """Everything pre-training trains: the encoder, the report projection, the SigLIP
-    temperature/bias, a linear head that reconstructs masked steps, and (only when tuned) the
-    text encoder."""
+    temperature/bias (and the statement loss's, when on), a linear head that reconstructs masked
+    steps, and (only when tuned) the text encoder."""
 
     def __init__(self, config: PretrainConfig, text_dim: int) -> None:
         super().__init__()
@@ -71,24 +74,36 @@ class PretrainModel(nn.Module):
         # SigLIP's -10 bias suits batches of ~32k; a batch of B has B-1 negatives per positive, so
         # start from that prior (-log B) or a short run spends its steps moving the bias.
         self.siglip = SigLIPLoss(init_bias=-math.log(config.batch_size))
+        self.statement_loss = StatementLoss() if config.statement_weight > 0 else None
         self.reconstruct = nn.Linear(enc.d_model, enc.n_leads * enc.samples_per_step)
         self.text_encoder = (TextEncoder(config.text_encoder, trainable=True)
                              if config.tune_text_encoder else None)
 
     def forward(self, signals: torch.Tensor, report_embeddings: torch.Tensor,
                 pair_weights: torch.Tensor, lead_mask: torch.Tensor,
-                step_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """signals (B, 12, n); report_embeddings (B, text_dim) → losses."""
+                step_mask: torch.Tensor, statements: torch.Tensor | None = None,
+                statement_targets: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """signals (B, 12, n); report_embeddings (B, text_dim); with the statement loss on, the
+        batch's statements (S, text_dim) and which ECG states which (B, S) → losses."""
         enc = self.config.encoder
         out = self.encoder(signals, lead_mask=lead_mask, step_mask=step_mask)
         text = self.text_head(report_embeddings)  # (B, embed_dim)
         siglip = self.siglip(out.embedding, text, pair_weights)
+        losses = {"siglip": siglip}
+        total = siglip
+        if self.statement_loss is not None:
+            if statements is None or statement_targets is None:
+                raise ValueError("statement_weight > 0: pass the batch's statements and targets")
+            counted = pair_weights.diagonal() > 0  # ECGs with a report
+            losses["statements"] = self.statement_loss(out.embedding, self.text_head(statements),
+                                                       statement_targets, counted)
+            total = total + self.config.statement_weight * losses["statements"]
         if self.config.mlm_weight > 0:
             target = patchify(signals, out.hidden.shape[1], enc.samples_per_step)  # (B, T, 12·S)
             mlm = masked_modelling_loss(self.reconstruct(out.hidden), target, step_mask)
         else:
             mlm = torch.zeros((), device=signals.device)
-        return {"loss": siglip + self.config.mlm_weight * mlm, "siglip": siglip, "mlm": mlm}
+        return {"loss": total + self.config.mlm_weight * mlm, **losses, "mlm": mlm}
 
 
 def export(model: PretrainModel, out: Path) -> None:
@@ -135,6 +150,9 @@ def pretrain(
         data, config, out, report_encoder=report_encoder,
         log=progress and accelerator.is_main_process)
     keys = torch.as_tensor(report_row, dtype=torch.long)  # (N,) same value = same report
+    statements = (cached_statement_table(data, config, out, report_encoder=report_encoder,
+                                         log=progress and accelerator.is_main_process)
+                  if config.statement_weight > 0 else None)
     model = PretrainModel(config, report_embeddings.shape[1])
     optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr,
                                   betas=config.betas)
@@ -146,7 +164,7 @@ def pretrain(
 
     def step_fn(step: int) -> dict[str, float]:
         return train_step(model, local, optimizer, scheduler, accelerator, config, data,
-                          report_embeddings, keys, step, per_process)
+                          report_embeddings, keys, step, per_process, statements)
 
     settings = LoopSettings(max_steps=config.max_steps, warmup_fraction=config.warmup_fraction,
                             checkpoint_every=config.checkpoint_every, log_every=config.log_every,
@@ -164,7 +182,8 @@ def pretrain(
 def train_step(model: nn.Module, local: PretrainModel, optimizer: torch.optim.Optimizer,
                scheduler: torch.optim.lr_scheduler.LRScheduler, accelerator: Accelerator,
                config: PretrainConfig, data: PretrainData, report_embeddings: torch.Tensor,
-               keys: torch.Tensor, step: int, per_process: int) -> dict[str, float]:
+               keys: torch.Tensor, step: int, per_process: int,
+               statements: StatementTable | None = None) -> dict[str, float]:
     """One optimiser step on this process's share of the step's batch."""
     generator = step_generator(config.seed, step)
     indices = batch_indices(len(data), config.batch_size, step, config.seed)
@@ -185,8 +204,13 @@ def train_step(model: nn.Module, local: PretrainModel, optimizer: torch.optim.Op
             reports = local.text_encoder([data.report_keys[i] for i in indices])
         else:
             reports = cached.to(x.device)
+        extra = {}
+        if statements is not None:
+            present, targets = statements.batch(batch_keys.tolist())
+            extra = {"statements": statements.embeddings[torch.as_tensor(present)].to(x.device),
+                     "statement_targets": targets.to(x.device)}
         losses = model(x, reports, weights.to(x.device), lead_mask.to(x.device),
-                       step_mask.to(x.device))
+                       step_mask.to(x.device), **extra)
     optimizer.zero_grad(set_to_none=True)
     accelerator.backward(losses["loss"])
     if config.grad_clip:

@@ -43,6 +43,9 @@ class PretrainConfig(Config):
     """Masked steps come in spans of this many consecutive steps."""
     mlm_weight: float = 0.5
     """Weight of the masked-modelling loss next to the SigLIP loss (0 turns it off)."""
+    statement_weight: float = 0.0
+    """Weight of the statement-level sigmoid loss (each ECG against every statement in the
+    batch's reports; `models.losses.StatementLoss`) next to the report-level SigLIP (0: off)."""
     negative_threshold: float = 0.95
     """Reports whose embeddings have cosine ≥ this (or identical normalised text) are never
     each other's negatives."""
@@ -81,6 +84,11 @@ class PretrainConfig(Config):
             raise ValueError(f"crop_samples={self.crop_samples} > n_samples={self.encoder.n_samples}")
         if self.crop_samples is not None and self.crop_samples < self.encoder.samples_per_step * 8:
             raise ValueError(f"crop_samples={self.crop_samples} leaves fewer than 8 encoder steps")
+        if self.statement_weight < 0:
+            raise ValueError(f"statement_weight must be ≥ 0, got {self.statement_weight}")
+        if self.statement_weight > 0 and self.tune_text_encoder:
+            raise ValueError("statement_weight needs the frozen text encoder's statement cache; "
+                             "it cannot be combined with tune_text_encoder")
         if self.report_pooling not in ("statements", "full"):
             raise ValueError(f"report_pooling must be statements or full, got {self.report_pooling!r}")
         if self.step_mask_span < 1 or self.checkpoint_every < 1 or self.log_every < 1:

@@ -211,3 +211,55 @@ def cached_report_embeddings(data: PretrainData, config: PretrainConfig, out: Pa
     save_file({"embeddings": embeddings.contiguous()}, str(path))
     meta_path.write_text(json.dumps(meta))
     return embeddings, inverse
+
+
+# ----------------------------------------------------------------------------- statement table
+
+STATEMENT_CACHE = "statement_embeddings.safetensors"
+
+
+@dataclass
+class StatementTable:
+    """Every distinct statement of the reports, embedded once, and which ones each report makes
+    (for the statement-level loss, `PretrainConfig.statement_weight`)."""
+
+    embeddings: torch.Tensor
+    """(S, dim) unit embeddings of the statements by the frozen text encoder."""
+    of_report: list[np.ndarray]
+    """Per unique report row (the rows `cached_report_embeddings` returns), its statement indices
+    (empty for an ECG without a report)."""
+
+    def batch(self, report_rows: Sequence[int]) -> tuple[np.ndarray, torch.Tensor]:
+        """The statements the batch's reports make (indices into `embeddings`, sorted) and the
+        (B, S_batch) bool targets: report i states statement j."""
+        per_item = [self.of_report[int(r)] for r in report_rows]
+        present = np.unique(np.concatenate(per_item)) if per_item else np.zeros(0, np.int64)
+        targets = torch.zeros(len(per_item), len(present), dtype=torch.bool)
+        for i, ids in enumerate(per_item):
+            targets[i, torch.as_tensor(np.searchsorted(present, ids))] = True
+        return present, targets
+
+
+def cached_statement_table(data: PretrainData, config: PretrainConfig, out: Path, *,
+                           report_encoder: ReportEncoder | None = None,
+                           log: bool = True) -> StatementTable:
+    """Split every unique report into statements (`split_statements`), embed each distinct one
+    once, and cache the embeddings in `out` beside the report cache."""
+    from safetensors.torch import load_file, save_file
+
+    unique = np.unique(np.asarray(data.report_keys, dtype=object))
+    per_report = [[] if r == UNPAIRED else split_statements(r) for r in unique.tolist()]
+    statements = sorted({s for parts in per_report for s in parts})
+    index = {s: i for i, s in enumerate(statements)}
+    of_report = [np.asarray(sorted({index[s] for s in parts}), dtype=np.int64) for parts in per_report]
+    path, meta_path = out / STATEMENT_CACHE, out / (STATEMENT_CACHE + ".json")
+    meta = {"text_encoder": config.text_encoder, "statements": statements}
+    if path.is_file() and meta_path.is_file() and json.loads(meta_path.read_text()) == meta:
+        return StatementTable(load_file(str(path))["embeddings"], of_report)
+    if report_encoder is None:
+        text_model = TextEncoder(config.text_encoder)
+        report_encoder = lambda texts: text_model.encode(texts, progress=log)  # noqa: E731
+    embeddings = F.normalize(report_encoder(statements).float(), dim=-1)
+    save_file({"embeddings": embeddings.contiguous()}, str(path))
+    meta_path.write_text(json.dumps(meta))
+    return StatementTable(embeddings, of_report)
