@@ -183,6 +183,7 @@ def test_zero_steps_exports_the_untrained_encoder(store_dir, tmp_path) -> None:
 def test_presets_and_validation() -> None:
     small = PretrainConfig.from_name("cpu-small")
     assert small.encoder == EncoderConfig.from_name("cpu-small") and small.lead_mask_prob == 0.65
+    assert small.statement_weight == 1.0 and PretrainConfig().statement_weight == 0.0
     paper = PretrainConfig.from_name("paper", max_steps=10)
     assert paper.encoder.n_layers == 12 and paper.max_steps == 10
     with pytest.raises(ValueError, match="batch_size"):

@@ -29,6 +29,9 @@ def pretrain(
     augment: Annotated[str | None, typer.Option(
         help="Override the preset's signal augmentations: off, recording or keep-noise "
              "(qheart.data.augment).")] = None,
+    statement_weight: Annotated[float | None, typer.Option(
+        help="Override the weight of the statement-level loss (each ECG against every statement "
+             "of the batch's reports; 0 turns it off).")] = None,
     unpaired: Annotated[list[Path] | None, typer.Option(
         help="A store of ECGs without reports (e.g. qheart data deepfake) for masked modelling "
              "only; repeatable.")] = None,
@@ -42,7 +45,8 @@ def pretrain(
 
     overrides = {k: v for k, v in {"max_steps": steps, "batch_size": batch_size, "lr": lr,
                                    "text_encoder": text_encoder, "seed": seed,
-                                   "augment": augment}.items()
+                                   "augment": augment,
+                                   "statement_weight": statement_weight}.items()
                  if v is not None}
     saved = out / "pretrain_config.json"
     if resume and saved.is_file():  # a resumed run keeps its config; a changed flag is refused
