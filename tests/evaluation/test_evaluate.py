@@ -54,6 +54,8 @@ def test_yardstick_on_the_real_ptbxl_samples(tiny_model_dir, real_samples, tmp_p
     table = json.loads((out / "yardstick-rank" / "yardstick.json").read_text())
     assert table["overall"]["n"] > 100 and 0.0 <= table["overall"]["accuracy"] <= 1.0
     assert any(row["finding"].startswith("sinus rhythm") for row in table["rows"])
+    assert 0.0 <= table["overall"]["auc"] <= 1.0  # rank decoding: p(yes) is ranked too
+    assert "AUC of p(yes)" in (out / "yardstick-rank" / "yardstick.md").read_text()
 
 
 def test_compare_two_results_folders(both_decodings, tmp_path) -> None:

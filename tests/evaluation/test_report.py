@@ -152,3 +152,8 @@ def test_yardstick_markdown() -> None:
     md = yardstick_markdown(table, skipped={"atrial flutter": "no positive record (1 records read)"})
     assert "| sinus rhythm | 10 | 5 | 1.000 |" in md and "| **overall** |" in md
     assert "Chance = 0.50" in md and "Skipped: atrial flutter" in md
+    assert "AUC of p(yes)" not in md  # generate decoding: no scores, no column
+    scored = score_yardstick(samples, [["no"]] * 10, [0.9 if i % 2 == 0 else 0.2 for i in range(10)])
+    md = yardstick_markdown(scored)
+    assert "| AUC of p(yes) |" in md and "| sinus rhythm | 10 | 5 | 0.500 |" in md
+    assert md.splitlines()[2].endswith("| 1.000 |")

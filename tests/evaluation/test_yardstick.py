@@ -6,6 +6,7 @@ import json
 import re
 from collections import Counter
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -163,6 +164,20 @@ def test_score_yardstick(ptbxl) -> None:
     assert [r.finding for r in perfect.rows] == list(dict.fromkeys(finding_of(s) for s in samples))
     with pytest.raises(ValueError, match="answers"):
         score_yardstick(samples, [])
+
+
+def test_yardstick_auc_of_p_yes_sees_what_a_constant_answer_hides(ptbxl) -> None:
+    samples = build_yardstick(ptbxl).samples
+    gold_yes = np.array([s.answer == ("yes",) for s in samples])
+    # always "no", but the yes records get the higher p(yes): accuracy 0.5, AUC 1
+    ranked = score_yardstick(samples, [["no"]] * len(samples), np.where(gold_yes, 0.4, 0.1))
+    assert ranked.overall.accuracy == 0.5 and ranked.overall.auc == 1.0
+    assert all(r.auc == 1.0 for r in ranked.rows)
+    flat = score_yardstick(samples, [["no"]] * len(samples), np.full(len(samples), 0.3))
+    assert flat.overall.auc == 0.5  # ties: the ECG did not move it
+    assert score_yardstick(samples, [["no"]] * len(samples)).overall.auc is None
+    with pytest.raises(ValueError, match="p\\(yes\\)"):
+        score_yardstick(samples, [["no"]] * len(samples), [0.5])
 
 
 # ------------------------------------------------------------------------------ real samples

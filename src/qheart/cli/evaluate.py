@@ -144,7 +144,9 @@ def evaluate_yardstick(model_dir: Path, ptbxl: Path, decode: str, out: Path, con
     model = QHeart.from_pretrained(model_dir)
     samples, signals, yardstick = yardstick_questions(ptbxl, max_per_side=per_side)
     answers = answer_yardstick(model, samples, signals, decode=decode)
-    table = score_yardstick(samples, answers)
+    yes_scores = ([a.scores.get("yes", 0.0) for a in answers]
+                  if all(a.scores is not None for a in answers) else None)
+    table = score_yardstick(samples, [a.answer for a in answers], yes_scores)
     markdown = yardstick_markdown(table, yardstick.counts, yardstick.skipped)
     out.mkdir(parents=True, exist_ok=True)
     (out / "yardstick.md").write_text(markdown)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qheart.api import QHeart, RetrievedReportView
+from qheart.api import Answer, QHeart, RetrievedReportView
 from qheart.data.ecgqa import QASample, fixed_subset
 from qheart.evaluation.report import QuestionRecord, record_from_answer
 from qheart.models.question_kinds import ResolvedQuestion
@@ -126,13 +126,13 @@ def yardstick_questions(ptbxl_dir: Path, *, seed: int = 0, max_per_side: int | N
 
 def answer_yardstick(model: QHeart, samples: Sequence[QASample], signals: np.ndarray, *,
                      decode: str = "rank", batch_size: int = 16, progress: bool = True
-                     ) -> list[list[str]]:
+                     ) -> list[Answer]:
     """Answers to the yardstick's questions (reports retrieved live from the model's index)."""
     from tqdm.auto import tqdm
 
     from qheart.data.options import VERIFY_OPTIONS
 
-    answers: list[list[str]] = []
+    answers: list[Answer] = []
     for start in tqdm(range(0, len(samples), batch_size), desc="yardstick", unit="batch",
                       disable=not progress):
         part = list(samples[start : start + batch_size])
@@ -140,6 +140,5 @@ def answer_yardstick(model: QHeart, samples: Sequence[QASample], signals: np.nda
         resolved = [ResolvedQuestion(s.question_type, list(VERIFY_OPTIONS), s.template_id, [])
                     for s in part]
         reports = model.retrieve(sig)
-        out = model.answer_resolved(sig, [s.question for s in part], resolved, reports, decode)
-        answers += [a.answer for a in out]
+        answers += model.answer_resolved(sig, [s.question for s in part], resolved, reports, decode)
     return answers

@@ -206,14 +206,21 @@ def text_metrics_markdown(tm: TextMetrics) -> str:
 def yardstick_markdown(table: YardstickTable, counts: Sequence[FindingCount] | None = None,
                        skipped: Mapping[str, str] | None = None) -> str:
     """Accuracy per finding vs chance, with exact binomial intervals; skipped findings listed."""
+    with_auc = table.overall.auc is not None
+
     def line(r: Any, bold: bool = False) -> tuple:
         name = f"**{r.finding}**" if bold else r.finding
         p = "<0.001" if r.p_above_chance < 0.001 else _num(r.p_above_chance)
-        return (name, r.n, r.n_yes, _num(r.accuracy), f"{_num(r.ci_low)}–{_num(r.ci_high)}", p)
+        cells = (name, r.n, r.n_yes, _num(r.accuracy), f"{_num(r.ci_low)}–{_num(r.ci_high)}", p)
+        return (*cells, "–" if r.auc is None else _num(r.auc)) if with_auc else cells
 
     rows = [line(r) for r in table.rows] + [line(table.overall, bold=True)]
-    text = _table(("finding", "n", "yes", "accuracy", "95% CI (exact)", "p (> chance)"), rows)
+    header = ("finding", "n", "yes", "accuracy", "95% CI (exact)", "p (> chance)")
+    text = _table((*header, "AUC of p(yes)") if with_auc else header, rows)
     text += f"\n\nChance = {table.chance:.2f} (balanced yes/no per finding)."
+    if with_auc:
+        text += (" AUC of p(yes): how well the model's yes-probability ranks the yes records above"
+                 " the no records (0.5 = the ECG does not move it), whatever its threshold.")
     if counts:
         ambiguous = sum(c.ambiguous for c in counts)
         text += f" Units left out as ambiguous by the label table: {ambiguous}."

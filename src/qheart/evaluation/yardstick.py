@@ -449,6 +449,10 @@ class YardstickRow:
     ci_high: float
     p_above_chance: float
     """P(at least this many correct | accuracy = 0.5): small means above chance."""
+    auc: float | None = None
+    """ROC AUC of the model's p(yes) against the gold answer (rank decoding only): whether it
+    ranks the yes records above the no records, whatever its yes/no threshold. A model that says
+    "no" to every question scores accuracy 0.5 here, and only this shows if the ECG moved it."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -468,22 +472,33 @@ class YardstickTable:
         }  # fmt: skip
 
 
-def _row(finding: str, correct: np.ndarray, yes: np.ndarray) -> YardstickRow:
+def _row(finding: str, correct: np.ndarray, yes: np.ndarray,
+         yes_scores: np.ndarray | None = None) -> YardstickRow:
     from scipy.stats import binomtest
+
+    from qheart.evaluation.zero_shot import roc_auc
 
     n, k = int(correct.size), int(correct.sum())
     test = binomtest(k, n, CHANCE, alternative="greater")
     ci = binomtest(k, n, CHANCE).proportion_ci(confidence_level=0.95)
+    auc = None
+    if yes_scores is not None:
+        value = roc_auc(yes, yes_scores)
+        auc = None if np.isnan(value) else value
     return YardstickRow(finding, n, int(yes.sum()), k, k / n, float(ci.low), float(ci.high),
-                        float(test.pvalue))  # fmt: skip
+                        float(test.pvalue), auc)  # fmt: skip
 
 
 def score_yardstick(
-    samples: Sequence[QASample], predicted_answers: Sequence[Iterable[str]]
+    samples: Sequence[QASample], predicted_answers: Sequence[Iterable[str]],
+    yes_scores: Sequence[float] | None = None,
 ) -> YardstickTable:
-    """Accuracy per finding (table order: as the questions come) and over all questions."""
+    """Accuracy per finding (table order: as the questions come) and over all questions; with
+    `yes_scores` (the model's p(yes) per question, rank decoding) also the AUC of that score."""
     if len(samples) != len(predicted_answers):
         raise ValueError(f"{len(samples)} questions but {len(predicted_answers)} answers")
+    if yes_scores is not None and len(yes_scores) != len(samples):
+        raise ValueError(f"{len(samples)} questions but {len(yes_scores)} p(yes) scores")
     if not samples:
         raise ValueError("no yardstick questions to score")
     correct = np.array([answers_match(p, s.answer) for s, p in zip(samples, predicted_answers,
@@ -492,8 +507,10 @@ def score_yardstick(
     names = [finding_of(s) for s in samples]
     order = list(dict.fromkeys(names))
     keys = np.asarray(names, dtype=object)
-    rows = [_row(name, correct[keys == name], yes[keys == name]) for name in order]
-    return YardstickTable(rows, _row("overall", correct, yes))
+    scores = None if yes_scores is None else np.asarray(yes_scores, dtype=float)
+    rows = [_row(name, correct[keys == name], yes[keys == name],
+                 None if scores is None else scores[keys == name]) for name in order]
+    return YardstickTable(rows, _row("overall", correct, yes, scores))
 
 
 # ------------------------------------------------------------------------------ real ECG-QA
