@@ -26,6 +26,9 @@ def test_plan_orders_stages_and_skips_real_data_when_absent(tmp_path: Path) -> N
     assert len(trains) == 2 and "model.use_ecg=false" in trains[1].argv  # Q-HEART and blind
     assert all(s.resume_dir is not None for s in trains)
     assert not any("ptbxl" in " ".join(s.argv) for s in stages)
+    with_real = plan(tmp_path, DemoSizes(10, 10, 1.0, 1.0), real_ptbxl=tmp_path / "ptb-xl")
+    labels = [s.argv[s.argv.index("--labels") + 1] for s in with_real if "--labels" in s.argv]
+    assert labels == ["ptbxl-super", "ptbxl-rhythm"]  # both real zero-shot tables issue 12 reads
 
 
 @pytest.mark.slow

@@ -81,12 +81,14 @@ def plan(out: Path, sizes: DemoSizes, real_ptbxl: Path | None) -> list[Stage]:
               out / "zero_shot.json"),
     ]
     if real_ptbxl is not None:
-        stages.append(Stage("zero-shot and linear-probe AUC on the 100 real PTB-XL records",
-                            ["zero-shot", "--encoder", str(run), "--data", str(out / "ptbxl100"),
-                             "--labels", "ptbxl-super", "--all-rows", "--scp-statements",
-                             str(real_ptbxl / "scp_statements.csv"),
-                             "--json", str(out / "zero_shot_ptbxl100.json")],
-                            out / "zero_shot_ptbxl100.json"))
+        for group, suffix in (("super", ""), ("rhythm", "_rhythm")):
+            result = out / f"zero_shot_ptbxl100{suffix}.json"
+            stages.append(Stage(f"zero-shot and linear-probe AUC on the 100 real PTB-XL records "
+                                f"({'superclasses' if group == 'super' else 'rhythm'})",
+                                ["zero-shot", "--encoder", str(run), "--data", str(out / "ptbxl100"),
+                                 "--labels", f"ptbxl-{group}", "--all-rows", "--scp-statements",
+                                 str(real_ptbxl / "scp_statements.csv"), "--json", str(result)],
+                                result))
     stages += [
         Stage("index the corpus and training reports in FAISS",
               ["index", "build", "--data", str(bench / "corpus"), "--data", str(bench / "store"),
@@ -199,7 +201,7 @@ def _summary(console, out: Path, timings: dict[str, float], sizes: DemoSizes,
     console.rule("[bold]summary")
     for title, seconds in timings.items():
         console.print(f"{seconds:7.1f} s  {title}")
-    for name in ("zero_shot.json", "zero_shot_ptbxl100.json"):
+    for name in ("zero_shot.json", "zero_shot_ptbxl100.json", "zero_shot_ptbxl100_rhythm.json"):
         path = out / name
         if path.is_file():
             result = json.loads(path.read_text())
