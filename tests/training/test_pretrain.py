@@ -273,6 +273,22 @@ def test_statement_table_marks_what_each_report_states(tmp_path) -> None:
     assert targets.tolist() == [[False, True, True], [False, False, False], [True, False, False]]
 
 
+def test_report_cache_and_statement_table_embed_each_statement_once(store_dir, tmp_path) -> None:
+    calls: list[list[str]] = []
+
+    def counting(texts: list[str]) -> torch.Tensor:
+        calls.append(list(texts))
+        return fake_report_encoder(texts)
+
+    pretrain(tiny_config(statement_weight=1.0, max_steps=1), PretrainData.from_path(store_dir),
+             tmp_path / "run", report_encoder=counting, progress=False)
+    embedded = [t for call in calls for t in call]
+    assert embedded and len(embedded) == len(set(embedded))  # no statement embedded twice
+    encode = ptd.memoised(counting)
+    torch.testing.assert_close(encode(["b", "a", "b"]), fake_report_encoder(["b", "a", "b"]))
+    assert calls[-1] == ["b", "a"]
+
+
 def test_statement_loss_trains_and_is_logged(store_dir, tmp_path) -> None:
     result = run(tiny_config(statement_weight=1.0), store_dir, tmp_path / "run")
     assert result.finished and (tmp_path / "run" / ptd.STATEMENT_CACHE).is_file()

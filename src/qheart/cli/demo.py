@@ -81,10 +81,10 @@ def plan(out: Path, sizes: DemoSizes, real_ptbxl: Path | None) -> list[Stage]:
               out / "zero_shot.json"),
     ]
     if real_ptbxl is not None:
-        for group, suffix in (("super", ""), ("rhythm", "_rhythm")):
+        for group, suffix, classes in (("super", "", "superclasses"), ("rhythm", "_rhythm", "rhythm")):
             result = out / f"zero_shot_ptbxl100{suffix}.json"
             stages.append(Stage(f"zero-shot and linear-probe AUC on the 100 real PTB-XL records "
-                                f"({'superclasses' if group == 'super' else 'rhythm'})",
+                                f"({classes})",
                                 ["zero-shot", "--encoder", str(run), "--data", str(out / "ptbxl100"),
                                  "--labels", f"ptbxl-{group}", "--all-rows", "--scp-statements",
                                  str(real_ptbxl / "scp_statements.csv"), "--json", str(result)],

@@ -44,9 +44,11 @@ from qheart.training.pretrain_data import (
     batch_indices,
     cached_report_embeddings,
     cached_statement_table,
+    memoised,
     random_lead_mask,
     random_step_mask,
     step_generator,
+    text_encoder_once,
     training_signals,
 )
 from qheart.training.schedule import parameter_groups, warmup_cosine
@@ -146,12 +148,13 @@ def pretrain(
                         resumed=resume)
     set_seed(config.seed)
 
-    report_embeddings, report_row = cached_report_embeddings(
-        data, config, out, report_encoder=report_encoder,
-        log=progress and accelerator.is_main_process)
+    log = progress and accelerator.is_main_process
+    # one encoder for both caches: it loads once, and each statement is embedded once
+    encode = memoised(report_encoder) if report_encoder else text_encoder_once(config.text_encoder, log)
+    report_embeddings, report_row = cached_report_embeddings(data, config, out,
+                                                             report_encoder=encode, log=log)
     keys = torch.as_tensor(report_row, dtype=torch.long)  # (N,) same value = same report
-    statements = (cached_statement_table(data, config, out, report_encoder=report_encoder,
-                                         log=progress and accelerator.is_main_process)
+    statements = (cached_statement_table(data, config, out, report_encoder=encode, log=log)
                   if config.statement_weight > 0 else None)
     model = PretrainModel(config, report_embeddings.shape[1])
     optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr,

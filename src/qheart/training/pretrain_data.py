@@ -162,6 +162,34 @@ def training_signals(data: PretrainData, indices: np.ndarray, config: PretrainCo
 # ----------------------------------------------------------------------------- report cache
 
 
+def text_encoder_once(name: str, log: bool = True) -> ReportEncoder:
+    """The frozen text encoder `name` as a ReportEncoder that loads the model on first use (a
+    run whose caches are complete never loads it) and embeds each distinct text once across
+    calls: the report cache (statement pooling) and the statement table embed the same
+    statements, inside the pre-training time budget."""
+    loaded: list[TextEncoder] = []
+
+    def encode(texts: list[str]) -> torch.Tensor:
+        if not loaded:
+            loaded.append(TextEncoder(name))
+        return loaded[0].encode(texts, progress=log)
+
+    return memoised(encode)
+
+
+def memoised(encode: ReportEncoder) -> ReportEncoder:
+    """`encode`, called only for the texts it has not embedded yet."""
+    seen: dict[str, torch.Tensor] = {}
+
+    def encode_new(texts: list[str]) -> torch.Tensor:
+        new = [t for t in dict.fromkeys(texts) if t not in seen]
+        if new:
+            seen.update(zip(new, encode(new), strict=True))
+        return torch.stack([seen[t] for t in texts]) if texts else encode(texts)
+
+    return encode_new
+
+
 def split_statements(report: str) -> list[str]:
     """A (normalised) report's statements: machine reports print one per line/sentence."""
     parts = [p.strip(" .") for p in re.split(r"\.\s+|\n|;", report)]
@@ -202,8 +230,7 @@ def cached_report_embeddings(data: PretrainData, config: PretrainConfig, out: Pa
     if path.is_file() and meta_path.is_file() and json.loads(meta_path.read_text()) == meta:
         return load_file(str(path))["embeddings"], inverse
     if report_encoder is None:
-        text_model = TextEncoder(config.text_encoder)
-        report_encoder = lambda texts: text_model.encode(texts, progress=log)  # noqa: E731
+        report_encoder = text_encoder_once(config.text_encoder, log)
     embeddings = embed_reports(unique[int(has_unpaired):].tolist(), report_encoder,
                                config.report_pooling)
     if has_unpaired:
@@ -257,8 +284,7 @@ def cached_statement_table(data: PretrainData, config: PretrainConfig, out: Path
     if path.is_file() and meta_path.is_file() and json.loads(meta_path.read_text()) == meta:
         return StatementTable(load_file(str(path))["embeddings"], of_report)
     if report_encoder is None:
-        text_model = TextEncoder(config.text_encoder)
-        report_encoder = lambda texts: text_model.encode(texts, progress=log)  # noqa: E731
+        report_encoder = text_encoder_once(config.text_encoder, log)
     embeddings = F.normalize(report_encoder(statements).float(), dim=-1)
     save_file({"embeddings": embeddings.contiguous()}, str(path))
     meta_path.write_text(json.dumps(meta))
