@@ -31,24 +31,40 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import NamedTuple
 
-VARIANTS: dict[str, tuple[str, str, float]] = {
-    "before": ("v1", "off", 0.0),
-    "v2-only": ("v2", "off", 0.0),
-    "aug-only": ("v1", "recording", 0.0),
-    "after": ("v2", "recording", 0.0),
-    "v3": ("v3", "recording", 0.0),
-    "v3+deepfake": ("v3", "recording", 0.0),
-    "v3+deepfake-normal": ("v3", "recording", 0.0),
-    "v3+statements": ("v3", "recording", 1.0),
+
+class Variant(NamedTuple):
+    realism: str
+    """generator setting (`qheart.data.synth.realism`)"""
+    augment: str
+    """pre-training augmentation preset (`qheart.data.augment`)"""
+    statement_weight: float
+    """weight of the statement-level loss (`PretrainConfig.statement_weight`)"""
+    crop_samples: int | None = 2500
+    """training crop length (`PretrainConfig.crop_samples`; cpu-small: 2500 = 5 s; None: all 10 s)"""
+
+
+VARIANTS: dict[str, Variant] = {
+    "before": Variant("v1", "off", 0.0),
+    "v2-only": Variant("v2", "off", 0.0),
+    "aug-only": Variant("v1", "recording", 0.0),
+    "after": Variant("v2", "recording", 0.0),
+    "v3": Variant("v3", "recording", 0.0),
+    "v3+deepfake": Variant("v3", "recording", 0.0),
+    "v3+deepfake-normal": Variant("v3", "recording", 0.0),
+    "v3+statements": Variant("v3", "recording", 1.0),
+    "v3+statements+7.5s": Variant("v3", "recording", 1.0, 3750),
+    "v3+statements+10s": Variant("v3", "recording", 1.0, None),
 }
-"""variant → (generator realism, augmentation preset, statement-loss weight). The weight is set
-explicitly because `cpu-small` turned the statement-level loss on after the first seven variants
-were measured: "v3+statements" is today's demo pre-training, "v3" the one before it.
-"+deepfake": the `--deepfake` store's unlabelled real-like ECGs join pre-training as
+"""The weight is set explicitly because `cpu-small` turned the statement-level loss on after the
+first seven variants were measured: "v3+statements" is today's demo pre-training, "v3" the one
+before it. "+deepfake": the `--deepfake` store's unlabelled real-like ECGs join pre-training as
 masked-modelling-only items. "+deepfake-normal": they join as *normal* ECGs, each paired with the
 report our generator writes for a normal ECG at its measured rate (deepfake-ecg's GAN was trained
-on 7,233 normal ECGs, Thambawita et al. 2021)."""
+on 7,233 normal ECGs, Thambawita et al. 2021). "+7.5s", "+10s": longer training crops (rhythms
+such as sinus arrhythmia are judged on the RR intervals of a whole breath, 3-5 s), each step
+costing more, so compare them at equal time (`--minutes`), not equal steps."""
 REAL_PTBXL = Path(__file__).resolve().parents[1].parent / "shared" / "real-samples" / "ptb-xl"
 
 
@@ -92,7 +108,8 @@ def with_normal_background(data, store_path: Path):
 
 def pretrain_variant(out: Path, bench: Path, name: str, augment: str, minutes: float | None,
                      steps: int | None, seed: int, unpaired: list[Path],
-                     background: Path | None = None, statement_weight: float = 0.0) -> Path:
+                     background: Path | None = None, statement_weight: float = 0.0,
+                     crop_samples: int | None = 2500) -> Path:
     from qheart.training.pretrain import pretrain
     from qheart.training.pretrain_config import PretrainConfig
     from qheart.training.pretrain_data import PretrainData
@@ -101,7 +118,8 @@ def pretrain_variant(out: Path, bench: Path, name: str, augment: str, minutes: f
     run = out / f"pretrain-{name}-{bench.name}-{budget}"
     if (run / "encoder" / "config.json").is_file() and (run / "done").is_file():
         return run
-    overrides: dict = {"augment": augment, "seed": seed, "statement_weight": statement_weight}
+    overrides: dict = {"augment": augment, "seed": seed, "statement_weight": statement_weight,
+                       "crop_samples": crop_samples}
     if steps:
         overrides["max_steps"] = steps
     config = PretrainConfig.from_name("cpu-small", **overrides)
@@ -198,18 +216,20 @@ def main() -> None:
     results_path = args.out / "results.json"
     results: dict[str, dict] = {}
     for name in args.variants.split(","):
-        realism, augment, statement_weight = VARIANTS[name]
+        realism, augment, statement_weight, crop_samples = VARIANTS[name]
+        crop = "10 s" if crop_samples is None else f"{crop_samples / 500:g} s"
         print(f"[{name}] generator {realism}, augmentation {augment}, "
-              f"statement loss weight {statement_weight:g}")
+              f"statement loss weight {statement_weight:g}, crops {crop}")
         bench = make_bench(args.out, realism, args.n_ecgs, args.corpus_ecgs, args.seed)
         unpaired = [args.deepfake] if name.endswith("+deepfake") else []
         background = args.deepfake if name.endswith("+deepfake-normal") else None
         if (unpaired or background) and not (args.deepfake / "store.json").is_file():
             parser.error(f"variant {name} needs --deepfake STORE (qheart data deepfake --out STORE)")
         run = pretrain_variant(args.out, bench, name, augment, args.minutes, args.steps, args.seed,
-                               unpaired, background, statement_weight)
+                               unpaired, background, statement_weight, crop_samples)
         results[name] = {"realism": realism, "augment": augment,
-                         "statement_weight": statement_weight, "bench": str(bench),
+                         "statement_weight": statement_weight, "crop_samples": crop_samples,
+                         "bench": str(bench),
                          "run": str(run), **score(run, bench, args.real, args.ptbxl / "scp_statements.csv")}
         if args.compare:
             results[name]["two_sample_auc"] = two_sample_auc(bench, args.real, args.compare_ecgs)

@@ -80,6 +80,11 @@ class ModelConfig(Config):
     """Put a retrieved report in the prompt (False = "w/o retrieval")."""
     dynamic_prompting: bool = True
     """Shuffle options and draw one of the top-3 reports each step (False = fixed order, top-1)."""
+    own_report_rate: float = 0.0
+    """Training only: this share of the training ECGs carry their *own* report in the prompt
+    instead of a retrieved one (beyond the paper). A similar ECG's report answers a question only
+    noisily, so the LLM is slow to learn to read it; its own report answers it exactly, a clean
+    lesson in reading. Evaluation always uses the retrieved top-1, so nothing leaks."""
     question_dropout: float = 0.0
     """Training only: leave the question out of this share of the prompts whose options name the
     candidates (choose and findings queries), so those samples can only be answered from the ECG
@@ -111,6 +116,8 @@ class ModelConfig(Config):
             if not self.llm_layers or min(self.llm_layers) < 0 \
                     or list(self.llm_layers) != sorted(set(self.llm_layers)):
                 raise ValueError("llm_layers must be increasing, distinct layer indices ≥ 0")
+        if not 0.0 <= self.own_report_rate <= 1.0:
+            raise ValueError(f"own_report_rate must be in [0, 1], got {self.own_report_rate}")
         if not 0.0 <= self.question_dropout < 1.0:
             raise ValueError(f"question_dropout must be in [0, 1), got {self.question_dropout}")
         if self.answer_weighting not in ANSWER_WEIGHTINGS:

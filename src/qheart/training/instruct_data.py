@@ -292,11 +292,15 @@ def drops_question(config: ModelConfig, options: Sequence[str],
     return options_name_the_candidates(options) and rng.random() < config.question_dropout
 
 
-def draw_report(config: ModelConfig, reports: Sequence[str], rng: np.random.Generator | None
-                ) -> str | None:
-    """One of the top-k reports (dynamic prompting, drawn with `rng`) or the top-1 (rng None)."""
+def draw_report(config: ModelConfig, reports: Sequence[str], rng: np.random.Generator | None,
+                own_report: str | None = None) -> str | None:
+    """One of the top-k reports (dynamic prompting, drawn with `rng`) or the top-1 (rng None).
+    In training (`rng` given) the ECG's `own_report` instead, at `config.own_report_rate`."""
     if not config.retrieval_active:
         return None
+    if rng is not None and config.own_report_rate > 0 and own_report \
+            and rng.random() < config.own_report_rate:
+        return own_report
     return pick_report(reports, rng if config.dynamic_prompting else None)
 
 
@@ -312,14 +316,17 @@ def make_batch(data: QASet, indices: np.ndarray, config: ModelConfig, prompts: P
     about the same ECG share its context, with one report drawn per (step, ECG)."""
     indices = np.asarray(indices)
     rows = data.rows[indices]
+    own_reports = data.store.metadata["report"] \
+        if seed is not None and config.own_report_rate > 0 else None
     contexts: dict[tuple[int, str], int] = {}
     context_rows, context_index, tails, labels = [], [], [], []
     for i, row in zip(indices.tolist(), rows.tolist(), strict=True):
         rng = None if seed is None else np.random.default_rng([seed, step, i])
         ecg_rng = None if seed is None else np.random.default_rng([seed, step, row, 1])
         sample = data.samples[i]
+        own = None if own_reports is None else str(own_reports.iat[row])
         parts = question_parts(config, sample, data.options[i],
-                               draw_report(config, data.reports[i], ecg_rng), rng,
+                               draw_report(config, data.reports[i], ecg_rng, own), rng,
                                None if data.measurements is None else data.measurements[i])
         text = prompt_text(parts, with_ecg=config.use_ecg,
                            with_question=config.use_question
