@@ -78,3 +78,21 @@ def test_compare_names_the_systems_by_where_their_results_lie(tmp_path) -> None:
     demo_csv.parent.mkdir(parents=True)
     demo_csv.write_text("")
     assert _system_name(demo_csv) == "blind"
+
+
+def test_subset_takes_a_percentage_or_a_fraction() -> None:
+    import typer
+
+    from qheart.cli.evaluate import parse_fraction
+
+    assert parse_fraction("10%") == pytest.approx(0.1) == parse_fraction("0.1")
+    assert parse_fraction(" 100% ") == 1.0 and parse_fraction(None) is None
+    for bad in ("0", "150%", "-0.1", "ten"):
+        with pytest.raises(typer.BadParameter, match="--subset"):
+            parse_fraction(bad)
+
+
+def test_a_bad_subset_is_refused_before_anything_loads(tmp_path) -> None:
+    result = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path / "missing"),
+                                      "--data", str(tmp_path), "--subset", "ten percent"])
+    assert result.exit_code == 2 and "--subset" in result.output

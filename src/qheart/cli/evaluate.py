@@ -71,7 +71,7 @@ def evaluate_split(model_dir: Path, data: Path, store: Path | None, split: str,
             "n": len(records), "invalid_answers": invalid,
             "invalid_rate": invalid / max(len(records), 1)}
     write_results(out, em=em, records=records, text=metrics, meta=meta,
-                  title=f"{model_dir.name}: {split}{' (10%)' if subset else ''}, {decode}")
+                  title=f"{model_dir.name}: {split}{f' ({subset:.0%})' if subset else ''}, {decode}")
     _print_em(console, f"{model_dir.name} on {split}{f' ({subset:.0%})' if subset else ''}, "
                        f"{decode} decoding", em)
     if decode == "generate":
@@ -155,14 +155,30 @@ def evaluate_yardstick(model_dir: Path, ptbxl: Path, decode: str, out: Path, con
     console.print(f"written to {out / 'yardstick.md'}")
 
 
+def parse_fraction(value: str | None) -> float | None:
+    """`--subset` as users write it: "10%" or "0.1" → 0.1; anything outside (0, 1] is refused."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        fraction = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"--subset takes a fraction such as 10% or 0.1, not {value!r}") from None
+    if not 0.0 < fraction <= 1.0:
+        raise typer.BadParameter(f"--subset must be in (0, 1] (or 0–100%), not {value!r}")
+    return fraction
+
+
 def evaluate(
     model: Annotated[Path | None, typer.Option(help="A `qheart train` model folder.")] = None,
     data: Annotated[Path | None, typer.Option(
         help="A synthetic benchmark folder, or an ECG-QA folder (with --store).")] = None,
     store: Annotated[Path | None, typer.Option(help="Signal store for real ECG-QA.")] = None,
     split: Annotated[str, typer.Option(help="train | valid | test")] = "test",
-    subset: Annotated[float | None, typer.Option(
-        help="Evaluate the paper's fixed subset of this fraction (0.1 = the \"10% test\").")] = None,
+    subset: Annotated[str | None, typer.Option(
+        help="Evaluate the paper's fixed subset of this fraction: 10% or 0.1 (the \"10% test\").")
+    ] = None,
     decode: Annotated[str, typer.Option(help="rank (always a valid option set) | generate "
                                              "(free text parsed to options) | both")] = "rank",
     limit: Annotated[int | None, typer.Option(help="At most this many questions.")] = None,
@@ -196,11 +212,12 @@ def evaluate(
     from rich.console import Console
 
     console = Console()
+    fraction = parse_fraction(subset)
     if compare:
         compare_results(compare, out, console)
         return
     if table is not None:
-        run_table(table, encoder, index, budget, seeds, systems or list(SYSTEMS), subset,
+        run_table(table, encoder, index, budget, seeds, systems or list(SYSTEMS), fraction,
                   out or Path("runs/table"), console)
         return
     if model is None:
@@ -219,10 +236,10 @@ def evaluate(
     base = out or model / "eval"
     for d in decodes:
         if data is not None:
-            tag = f"{split}{'-subset' if subset else ''}-{d}"
+            tag = f"{split}{'-subset' if fraction else ''}-{d}"
             if d == "rank" and multi_rule is not None:
                 tag += f"-{multi_rule}"
-            evaluate_split(model, data, store, split, subset, d, limit, base / tag, text_metrics,
+            evaluate_split(model, data, store, split, fraction, d, limit, base / tag, text_metrics,
                            batch_size, console, multi_rule)
         if ptbxl is not None:
             evaluate_yardstick(model, ptbxl, d, base / f"yardstick-{d}", console,
