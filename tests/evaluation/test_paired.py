@@ -95,6 +95,7 @@ def test_csv_round_trip_and_markdown(tmp_path) -> None:
     assert read_questions_csv(older) == [replace(r, probabilities=None) for r in records]
     md = paired_markdown("qheart", "blind", paired_cells(pair_records([records], [records])))
     assert "| verify |" in md and "qheart − blind (95% CI)" in md and "McNemar" in md
+    assert "not how training went" in md and "--seeds" in md  # a reader must not over-read it
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match=r"bad\.csv.*no column"):
         read_questions_csv(tmp_path / "bad.csv")
