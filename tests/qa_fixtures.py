@@ -96,3 +96,29 @@ def tiny_train_config(llm_dir: Path, **changes):
                 "log_every": 1}
     model = {**settings["model"], **changes.pop("model", {})}
     return TrainConfig.from_dict({**settings, **changes, "model": model})
+
+
+def training_batch(qa_world: dict, model: dict, seed: int | None, limit: int | None = None):
+    """(batch, tokenizer, data, picks): one `make_batch` over the tiny benchmark's train split,
+    the first `limit` questions (all without), under `tiny_train_config` with `model` overrides.
+    `seed=None` builds evaluation prompts."""
+    import numpy as np
+
+    from qheart.models.prompts import PromptTokenizer
+    from qheart.training.instruct import TrainInputs, build_model, retrieval_cache
+    from qheart.training.instruct_data import Benchmark, QASet, make_batch
+
+    config = tiny_train_config(qa_world["llm"], model=model)
+    inputs = TrainInputs(Benchmark.from_path(qa_world["bench"]), qa_world["encoder"],
+                         qa_world["index"])
+    data = QASet.load(inputs.bench, "train", retrieval_cache(inputs, "train", progress=False))
+    _, tokenizer = build_model(config, qa_world["encoder"])
+    prompts = PromptTokenizer(tokenizer, config.model.n_prefix)
+    picks = np.arange(len(data.samples) if limit is None else min(len(data.samples), limit))
+    batch = make_batch(data, picks, config.model, prompts, seed=seed, step=0)
+    return batch, tokenizer, data, picks
+
+
+def decode_rows(tokenizer, ids, mask) -> list[str]:
+    """The text of each right-padded row."""
+    return [tokenizer.decode(row[m.bool()]) for row, m in zip(ids, mask, strict=True)]

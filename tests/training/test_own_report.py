@@ -45,23 +45,11 @@ def test_zero_rate_draws_exactly_what_it_drew_before() -> None:
 
 def _contexts(qa_world, model: dict, seed: int | None) -> tuple[list[str], list[str]]:
     """Decoded shared contexts of one batch over the train split, and the own reports of their ECGs."""
-    from qheart.models.prompts import PromptTokenizer
-    from qheart.training.instruct import TrainInputs, build_model, retrieval_cache
-    from qheart.training.instruct_data import Benchmark, QASet, make_batch
-    from tests.qa_fixtures import tiny_train_config
+    from tests.qa_fixtures import decode_rows, training_batch
 
-    config = tiny_train_config(qa_world["llm"], model=model)
-    inputs = TrainInputs(Benchmark.from_path(qa_world["bench"]), qa_world["encoder"],
-                         qa_world["index"])
-    data = QASet.load(inputs.bench, "train", retrieval_cache(inputs, "train", progress=False))
-    _, tokenizer = build_model(config, qa_world["encoder"])
-    prompts = PromptTokenizer(tokenizer, config.model.n_prefix)
-    picks = np.arange(min(len(data.samples), 24))
-    batch = make_batch(data, picks, config.model, prompts, seed=seed, step=0)
-    texts = [tokenizer.decode(row[mask.bool()]) for row, mask in zip(batch.context_ids,
-                                                                   batch.context_mask, strict=True)]
+    batch, tokenizer, data, picks = training_batch(qa_world, model, seed, limit=24)
     own = [str(data.store.metadata["report"].iat[r]) for r in data.rows[picks]]
-    return texts, own
+    return decode_rows(tokenizer, batch.context_ids, batch.context_mask), own
 
 
 def test_training_contexts_carry_the_own_report_and_evaluation_contexts_do_not(qa_world) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from qheart.data.options import (
@@ -27,22 +26,11 @@ def test_dropout_outside_zero_to_one_is_refused() -> None:
 
 
 def _tails(qa_world, model: dict, seed: int | None) -> tuple[list[str], list]:
-    from qheart.models.prompts import PromptTokenizer
-    from qheart.training.instruct import TrainInputs, build_model, retrieval_cache
-    from qheart.training.instruct_data import Benchmark, QASet, make_batch
-    from tests.qa_fixtures import tiny_train_config
+    from tests.qa_fixtures import decode_rows, training_batch
 
-    config = tiny_train_config(qa_world["llm"], model=model)
-    inputs = TrainInputs(Benchmark.from_path(qa_world["bench"]), qa_world["encoder"],
-                         qa_world["index"])
-    data = QASet.load(inputs.bench, "train", retrieval_cache(inputs, "train", progress=False))
-    _, tokenizer = build_model(config, qa_world["encoder"])
-    prompts = PromptTokenizer(tokenizer, config.model.n_prefix)
-    picks = np.arange(len(data.samples))
-    batch = make_batch(data, picks, config.model, prompts, seed=seed, step=0)
-    tails = [tokenizer.decode(row[mask.bool()]) for row, mask in zip(batch.tail_ids,
-                                                                   batch.tail_mask, strict=True)]
-    return tails, [data.options[i] for i in picks]
+    batch, tokenizer, data, picks = training_batch(qa_world, model, seed)
+    return (decode_rows(tokenizer, batch.tail_ids, batch.tail_mask),
+            [data.options[i] for i in picks])
 
 
 def test_training_prompts_drop_the_question_only_where_the_options_suffice(qa_world) -> None:
