@@ -43,6 +43,8 @@ class Variant(NamedTuple):
     """weight of the statement-level loss (`PretrainConfig.statement_weight`)"""
     crop_samples: int | None = 2500
     """training crop length (`PretrainConfig.crop_samples`; cpu-small: 2500 = 5 s; None: all 10 s)"""
+    rhythm_features: bool = False
+    """RR-interval statistics added to the embedding (`EncoderConfig.rhythm_features`)"""
 
 
 VARIANTS: dict[str, Variant] = {
@@ -56,6 +58,9 @@ VARIANTS: dict[str, Variant] = {
     "v3+statements": Variant("v3", "recording", 1.0),
     "v3+statements+7.5s": Variant("v3", "recording", 1.0, 3750),
     "v3+statements+10s": Variant("v3", "recording", 1.0, None),
+    "v3+statements+rr": Variant("v3", "recording", 1.0, rhythm_features=True),
+    "v4+statements": Variant("v4", "recording", 1.0),
+    "v4+statements+rr": Variant("v4", "recording", 1.0, rhythm_features=True),
 }
 """The weight is set explicitly because `cpu-small` turned the statement-level loss on after the
 first seven variants were measured: "v3+statements" is today's demo pre-training, "v3" the one
@@ -64,7 +69,10 @@ masked-modelling-only items. "+deepfake-normal": they join as *normal* ECGs, eac
 report our generator writes for a normal ECG at its measured rate (deepfake-ecg's GAN was trained
 on 7,233 normal ECGs, Thambawita et al. 2021). "+7.5s", "+10s": longer training crops (rhythms
 such as sinus arrhythmia are judged on the RR intervals of a whole breath, 3-5 s), each step
-costing more, so compare them at equal time (`--minutes`), not equal steps."""
+costing more, so compare them at equal time (`--minutes`), not equal steps. "+rr": measured
+RR-interval statistics added to the embedding (`EncoderConfig.rhythm_features`, about a tenth
+of a step's time: compare at equal time too). "v4": generator v4, sinus rhythm with a resting
+adult's RR variability."""
 REAL_PTBXL = Path(__file__).resolve().parents[1].parent / "shared" / "real-samples" / "ptb-xl"
 
 
@@ -109,7 +117,8 @@ def with_normal_background(data, store_path: Path):
 def pretrain_variant(out: Path, bench: Path, name: str, augment: str, minutes: float | None,
                      steps: int | None, seed: int, unpaired: list[Path],
                      background: Path | None = None, statement_weight: float = 0.0,
-                     crop_samples: int | None = 2500) -> Path:
+                     crop_samples: int | None = 2500, rhythm_features: bool = False) -> Path:
+    from qheart.models.encoder import EncoderConfig
     from qheart.training.pretrain import pretrain
     from qheart.training.pretrain_config import PretrainConfig
     from qheart.training.pretrain_data import PretrainData
@@ -119,7 +128,8 @@ def pretrain_variant(out: Path, bench: Path, name: str, augment: str, minutes: f
     if (run / "encoder" / "config.json").is_file() and (run / "done").is_file():
         return run
     overrides: dict = {"augment": augment, "seed": seed, "statement_weight": statement_weight,
-                       "crop_samples": crop_samples}
+                       "crop_samples": crop_samples,
+                       "encoder": EncoderConfig.from_name("cpu-small", rhythm_features=rhythm_features)}
     if steps:
         overrides["max_steps"] = steps
     config = PretrainConfig.from_name("cpu-small", **overrides)
@@ -216,19 +226,23 @@ def main() -> None:
     results_path = args.out / "results.json"
     results: dict[str, dict] = {}
     for name in args.variants.split(","):
-        realism, augment, statement_weight, crop_samples = VARIANTS[name]
+        variant = VARIANTS[name]
+        realism, augment, statement_weight, crop_samples = variant[:4]
         crop = "10 s" if crop_samples is None else f"{crop_samples / 500:g} s"
         print(f"[{name}] generator {realism}, augmentation {augment}, "
-              f"statement loss weight {statement_weight:g}, crops {crop}")
+              f"statement loss weight {statement_weight:g}, crops {crop}, "
+              f"RR features {'on' if variant.rhythm_features else 'off'}")
         bench = make_bench(args.out, realism, args.n_ecgs, args.corpus_ecgs, args.seed)
         unpaired = [args.deepfake] if name.endswith("+deepfake") else []
         background = args.deepfake if name.endswith("+deepfake-normal") else None
         if (unpaired or background) and not (args.deepfake / "store.json").is_file():
             parser.error(f"variant {name} needs --deepfake STORE (qheart data deepfake --out STORE)")
         run = pretrain_variant(args.out, bench, name, augment, args.minutes, args.steps, args.seed,
-                               unpaired, background, statement_weight, crop_samples)
+                               unpaired, background, statement_weight, crop_samples,
+                               variant.rhythm_features)
         results[name] = {"realism": realism, "augment": augment,
                          "statement_weight": statement_weight, "crop_samples": crop_samples,
+                         "rhythm_features": variant.rhythm_features,
                          "bench": str(bench),
                          "run": str(run), **score(run, bench, args.real, args.ptbxl / "scp_statements.csv")}
         if args.compare:

@@ -21,6 +21,7 @@ from torch import nn
 
 from qheart.config import Config
 from qheart.data.leads import N_LEADS, N_SAMPLES
+from qheart.models.rhythm_features import RhythmHead
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -54,6 +55,10 @@ class EncoderConfig(Config):
     """Dropout in the transformer and after the feature projection."""
     embed_dim: int = 768
     """Width d of the pooled embedding z_e (the projection after pooling)."""
+    rhythm_features: bool = False
+    """Add measured RR-interval statistics to z_e through a small head (beyond the paper; see
+    `models/rhythm_features.py`: the conv stack does not learn beat-interval variability within
+    the CPU budget)."""
 
     def __post_init__(self) -> None:
         self.conv_layers = tuple(tuple(int(v) for v in layer) for layer in self.conv_layers)  # type: ignore[assignment]
@@ -110,6 +115,10 @@ ENCODER_PRESETS: dict[str, dict] = {
         "pos_conv_groups": 8,
         "dropout": 0.0,
         "embed_dim": 64,
+        # RR statistics: at equal pre-training time (9.4 min on one thread, three seeds) the real
+        # records' zero-shot rhythm macro went 0.80 → 0.93 and sinus arrhythmia 0.32 → 0.79, the
+        # superclass macro did not move (0.676 / 0.675) and synthetic fell 0.017 (README).
+        "rhythm_features": True,
     },
 }
 EncoderConfig.PRESETS = ENCODER_PRESETS
@@ -185,6 +194,7 @@ class ECGEncoder(nn.Module):
                                                  enable_nested_tensor=False)
         self.final_norm = nn.LayerNorm(config.d_model)
         self.projection = nn.Linear(config.d_model, config.embed_dim)
+        self.rhythm = RhythmHead(config.embed_dim) if config.rhythm_features else None
         nn.init.normal_(self.mask_embedding, std=0.02)
 
     def forward(
@@ -209,6 +219,8 @@ class ECGEncoder(nn.Module):
         pos = self.positional(h)  # (B, T, d)
         hidden = self.final_norm(self.transformer(h + pos))  # (B, T, d)
         embedding = self.projection(hidden.mean(dim=1))  # (B, embed_dim)
+        if self.rhythm is not None:
+            embedding = embedding + self.rhythm(x)  # RR statistics of what the encoder was shown
         return EncoderOutput(embedding=embedding, positional=pos, hidden=hidden)
 
     @torch.no_grad()

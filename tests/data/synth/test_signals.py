@@ -14,6 +14,7 @@ from qheart.data.leads import LEADS
 from qheart.data.synth import findings as F
 from qheart.data.synth.ecg import Simulated, simulate, simulate_plan
 from qheart.data.synth.ranges import NORMAL_RANGES
+from qheart.data.synth.realism import get_realism
 
 from . import measure as M
 
@@ -46,12 +47,16 @@ def test_heart_rate_matches_the_rhythm_label(seed):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_rr_regularity_matches_the_rhythm_label(seed):
-    sinus = M.rr_ms(make(seed, rhythm=F.SINUS_RHYTHM).signal)
-    assert np.ptp(sinus) < 60  # regular
-    arrhythmia = M.rr_ms(make(seed, rhythm=F.SINUS_ARRHYTHMIA).signal)
+@pytest.mark.parametrize("realism", ["v3", "v4"])
+def test_rr_regularity_matches_the_rhythm_label(seed, realism):
+    settings = get_realism(realism)
+    rng = lambda: np.random.default_rng([20_251_124, seed])  # noqa: E731
+    sinus = M.rr_ms(simulate_plan(F.Plan(rhythm=F.SINUS_RHYTHM), rng(), realism).signal)
+    assert np.ptp(sinus) < settings.hrv_range_ms  # regular
+    arrhythmia = M.rr_ms(simulate_plan(F.Plan(rhythm=F.SINUS_ARRHYTHMIA), rng(), realism).signal)
     assert np.ptp(arrhythmia) >= 120  # phasic variation ≥ 0.12 s
-    af = M.rr_ms(make(seed, rhythm=F.ATRIAL_FIBRILLATION).signal)
+    assert np.ptp(arrhythmia) > np.ptp(sinus) + 40
+    af = M.rr_ms(simulate_plan(F.Plan(rhythm=F.ATRIAL_FIBRILLATION), rng(), realism).signal)
     rmssd = np.sqrt(np.mean(np.diff(af) ** 2))
     assert rmssd / af.mean() > 0.08  # irregularly irregular
     assert rmssd / af.mean() > 3 * np.sqrt(np.mean(np.diff(sinus) ** 2)) / sinus.mean()

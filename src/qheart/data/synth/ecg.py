@@ -130,7 +130,7 @@ def realise(
             plan = _simplified(plan)
         if attempt == 2 * MAX_ATTEMPTS:
             plan = F.Plan(rhythm=plan.rhythm, noise=plan.noise)
-        rhythm = make_rhythm(plan, rng, hrv=realism.hrv)
+        rhythm = make_rhythm(plan, rng, realism)
         if rhythm is None:
             continue
         # v2: real PR segments rarely last under ~36 ms (v1 allowed 16)

@@ -18,6 +18,12 @@ corrects those and adds what a real population varies in and a model must learn 
 "v3" (the default) adds the conduction disturbances real PTB-XL has most after the complete
 bundle branch blocks: incomplete RBBB and the left anterior/posterior fascicular blocks.
 
+"v4" gives sinus rhythm the variability a resting adult has. v2/v3 kept a regular sinus rhythm's
+RR within 60 ms peak to peak (RR SD about 1.5 % of the RR), where the real records measure a
+median RR SD of 3.7 % (`qheart.models.rhythm_features`, 100 PTB-XL records). v4 lets it breathe
+up to the textbook limit of sinus arrhythmia (a PP variation over 120 ms), and draws sinus
+arrhythmia from 160 ms up, so the two stay apart by a margin as other labels are.
+
 Labels are still measured on the noise-free beat after all of this (`morphology.measure_beat`),
 so they follow the signal whatever the settings. "v1" reproduces the first generator exactly
 (same draws from the same seed): benchmarks compare the two without checking out old code.
@@ -53,7 +59,16 @@ class Realism:
     noise: bool = False
     """Background baseline wander in every lead and a real (lower) white-noise floor."""
     hrv: bool = False
-    """Beat-to-beat variability of sinus rhythms (still regular: peak-to-peak RR < 60 ms)."""
+    """Beat-to-beat variability of sinus rhythms (still regular: peak-to-peak RR below
+    `hrv_range_ms`)."""
+    hrv_depth: tuple[float, float] = (0.005, 0.02)
+    """With `hrv`: range of the breathing swing of a regular sinus rhythm's RR (share of the RR)."""
+    hrv_jitter: float = 0.011
+    """With `hrv`: SD of the beat-to-beat RR noise (share of the RR; without `hrv`: 0.008)."""
+    hrv_range_ms: float = 60.0
+    """With `hrv`: a regular sinus rhythm's largest peak-to-peak RR (longer draws are redrawn)."""
+    arrhythmia_range_ms: float = 140.0
+    """Sinus arrhythmia's smallest peak-to-peak RR (textbooks: a PP variation over 120 ms)."""
     conduction_variants: bool = False
     """Incomplete RBBB (rSr' in V1, QRS within range) and the fascicular blocks LAFB/LPFB, read
     from the measured axis: with the complete blocks these are most of real PTB-XL's conduction
@@ -66,6 +81,9 @@ REALISM: dict[str, Realism] = {
                   noise=True, hrv=True),
     "v3": Realism("v3", geometry=True, waves=True, notch_prob=0.3, infarct_variants=True,
                   noise=True, hrv=True, conduction_variants=True),
+    "v4": Realism("v4", geometry=True, waves=True, notch_prob=0.3, infarct_variants=True,
+                  noise=True, hrv=True, conduction_variants=True, hrv_depth=(0.01, 0.06),
+                  hrv_jitter=0.02, hrv_range_ms=120.0, arrhythmia_range_ms=160.0),
 }
 DEFAULT_REALISM = "v3"
 

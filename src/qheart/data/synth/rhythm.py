@@ -14,6 +14,7 @@ import numpy as np
 
 from qheart.data.synth import findings as F
 from qheart.data.synth.ranges import ABOVE, BELOW, NORMAL_RANGES, WITHIN
+from qheart.data.synth.realism import Realism, get_realism
 
 RECORD_MS = 10_000.0
 LEAD_IN_MS = 1_500.0
@@ -55,16 +56,16 @@ def rr_class(rr_ms: float) -> str:
 
 
 def sinus_onsets(rr_ms: float, rhythm: str, rng: np.random.Generator,
-                 hrv: bool = False) -> np.ndarray:
-    """hrv: real beat-to-beat variability (a little breathing modulation and 1.2 % jitter
-    instead of 0.8 %) for the regular sinus rhythms."""
+                 realism: Realism) -> np.ndarray:
+    """With `realism.hrv`, the regular sinus rhythms get real beat-to-beat variability: a
+    breathing swing and more jitter (v2/v3: 0.5-2 % and 1.1 %, v4: 1-6 % and 2 %)."""
     t = -LEAD_IN_MS + rng.uniform(0, rr_ms)
     onsets = []
     breath_ms = rng.uniform(3000, 5000)
     depth = rng.uniform(0.10, 0.16) if rhythm == F.SINUS_ARRHYTHMIA else 0.0
     jitter = 0.008
-    if hrv and rhythm != F.SINUS_ARRHYTHMIA:
-        depth, jitter = rng.uniform(0.005, 0.02), 0.011
+    if realism.hrv and rhythm != F.SINUS_ARRHYTHMIA:
+        depth, jitter = rng.uniform(*realism.hrv_depth), realism.hrv_jitter
     phase = rng.uniform(0, 2 * np.pi)
     while t < RECORD_MS + 500:
         onsets.append(t)
@@ -84,9 +85,11 @@ def af_onsets(rr_ms: float, rng: np.random.Generator) -> np.ndarray:
     return np.asarray(onsets)
 
 
-def make_rhythm(plan: F.Plan, rng: np.random.Generator, hrv: bool = False) -> Rhythm | None:
-    """Beat times for the plan's rhythm (and ectopy), or None if the draw lands on a threshold.
-    hrv: real beat-to-beat variability in the regular sinus rhythms (kept below 60 ms RR range)."""
+def make_rhythm(plan: F.Plan, rng: np.random.Generator,
+                realism: Realism | str = "v1") -> Rhythm | None:
+    """Beat times for the plan's rhythm (and ectopy), or None if the draw lands on a threshold
+    (a rate class, or the RR range that tells sinus arrhythmia from a regular sinus rhythm)."""
+    realism = get_realism(realism)
     if plan.rhythm == F.ATRIAL_FLUTTER:
         cycle = rng.uniform(180, 240)
         block = int(rng.choice([2, 2, 3, 4]))
@@ -97,7 +100,7 @@ def make_rhythm(plan: F.Plan, rng: np.random.Generator, hrv: bool = False) -> Rh
         onsets = af_onsets(target_rr_ms(plan.rhythm, rng), rng)
         rhythm = Rhythm(onsets, tuple(SINUS for _ in onsets))
     else:
-        onsets = sinus_onsets(target_rr_ms(plan.rhythm, rng), plan.rhythm, rng, hrv)
+        onsets = sinus_onsets(target_rr_ms(plan.rhythm, rng), plan.rhythm, rng, realism)
         rhythm = Rhythm(onsets, tuple(SINUS for _ in onsets))
     if plan.ectopy:
         rhythm = add_ectopy(rhythm, plan.ectopy, rng)
@@ -109,10 +112,10 @@ def make_rhythm(plan: F.Plan, rng: np.random.Generator, hrv: bool = False) -> Rh
     sinus = (F.SINUS_RHYTHM, F.SINUS_ARRHYTHMIA, F.SINUS_BRADYCARDIA, F.SINUS_TACHYCARDIA)
     if plan.rhythm in sinus and rr_class(mean) != expected:
         return None
-    if plan.rhythm == F.SINUS_ARRHYTHMIA and np.ptp(_normal_rr(rhythm)) < 140:
+    if plan.rhythm == F.SINUS_ARRHYTHMIA and np.ptp(_normal_rr(rhythm)) < realism.arrhythmia_range_ms:
         return None
-    if hrv and plan.rhythm in sinus and plan.rhythm != F.SINUS_ARRHYTHMIA \
-            and np.ptp(_normal_rr(rhythm)) >= 60:
+    if realism.hrv and plan.rhythm in sinus and plan.rhythm != F.SINUS_ARRHYTHMIA \
+            and np.ptp(_normal_rr(rhythm)) >= realism.hrv_range_ms:
         return None
     return rhythm
 
