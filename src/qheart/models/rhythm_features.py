@@ -26,8 +26,9 @@ from qheart.data.leads import SAMPLE_RATE_HZ
 
 FEATURE_NAMES = ("log_rr_mean", "rr_cv", "rr_range", "rr_rmssd", "premature_share",
                  "successive_over_spread", "measured")
-"""All but the last are relative to the mean RR, so they do not depend on the rate; `measured` is
-0 (and every feature 0) when fewer than three beats were found."""
+"""The mean RR as a log ratio to 0.8 s; spread, range and RMSSD relative to the mean RR, so
+they do not depend on the rate; `measured` is 0 (and every feature 0) when fewer than three
+beats were found."""
 
 DECIMATION = 4
 """500 Hz → 125 Hz: the QRS band (5-30 Hz) is far below the new Nyquist frequency."""
@@ -81,7 +82,7 @@ def _interval_stats(beats_s: torch.Tensor) -> torch.Tensor:
     """Peak times (s) → the FEATURE_NAMES vector, scaled to order one."""
     rr = beats_s.diff()
     if len(rr) < 2:
-        return torch.zeros(len(FEATURE_NAMES))
+        return beats_s.new_zeros(len(FEATURE_NAMES))
     mean = rr.mean()
     spread = rr.std(unbiased=False)
     rmssd = rr.diff().pow(2).mean().sqrt()
@@ -93,7 +94,7 @@ def _interval_stats(beats_s: torch.Tensor) -> torch.Tensor:
         10 * rmssd / mean,
         premature,
         (rmssd / (math.sqrt(2) * spread + 1e-3)).clamp(max=2.0),
-        torch.ones(()),
+        mean.new_ones(()),
     ])
 
 
