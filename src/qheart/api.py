@@ -50,6 +50,9 @@ class Answer:
     """Assumptions made, e.g. which question kind a free-form question was taken as."""
     measurements: str | None = None
     """The measurement block that was in the prompt (models trained with use_measurements)."""
+    hint: str | None = None
+    """The encoder's reading of the findings the question names, as it was in the prompt
+    (models trained with finding_hints)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +81,12 @@ class QHeart:
         self.load_notes = notes
         self.multi_rule = MULTI_RULE
         """How rank decoding sizes multi-answer sets (models/decoding.py: grow | threshold)."""
+        self.hint_reader = None
+        """The finding-hint reader (models/finding_hints.py) of models trained with hints."""
+        if model.config.hints_active:
+            from qheart.models.finding_hints import HINTS_DIR, HintReader
+
+            self.hint_reader = HintReader.load(directory / HINTS_DIR)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ loading
@@ -187,7 +196,8 @@ class QHeart:
 
     def answer_resolved(self, signals: np.ndarray, questions: list[str], resolved: list,
                         reports: list[list[RetrievedReportView]], decode: str = "rank",
-                        measurements: list[str] | None = None) -> list[Answer]:
+                        measurements: list[str] | None = None,
+                        hints: list[str | None] | None = None) -> list[Answer]:
         """Answer canonical ECGs (B, 12, 5000) whose question types and options are known
         (`ResolvedQuestion`s) with the given reports: the batched core that `ask_many` and
         `qheart evaluate` share. Not locked: callers from several threads go through ask_many."""
@@ -201,9 +211,13 @@ class QHeart:
             from qheart.measurements import measure_ecg, measurement_text
 
             measurements = [measurement_text(measure_ecg(np.asarray(x))) for x in signals]
-        texts = self.prompt_texts(questions, resolved, reports, measurements)
+        if config.hints_active and hints is None:
+            hints = self.hint_reader.hints(np.asarray(signals, dtype=np.float32), questions,
+                                           [r.options for r in resolved])
+        texts = self.prompt_texts(questions, resolved, reports, measurements, hints)
         sig = torch.as_tensor(np.asarray(signals, dtype=np.float32)) if config.use_ecg else None
         measured = lambda i: measurements[i] if config.use_measurements else None  # noqa: E731
+        hinted = lambda i: hints[i] if hints is not None else None  # noqa: E731
         out: list[Answer] = []
         if decode == "rank":
             ranked = rank_decode(self.model, self.prompts, texts, [r.options for r in resolved],
@@ -213,7 +227,7 @@ class QHeart:
                 out.append(Answer(answer, question, r.question_type, r.options, scores,
                                   hits if config.retrieval_active else [], "rank",
                                   notes=[*self.load_notes, *r.notes],
-                                  measurements=measured(len(out))))
+                                  measurements=measured(len(out)), hint=hinted(len(out))))
             return out
         generated = generate(self.model, self.prompts, texts, sig)
         for question, r, hits, text in zip(questions, resolved, reports, generated, strict=True):
@@ -223,12 +237,14 @@ class QHeart:
                 notes.append("the generated text matches none of the options")
             out.append(Answer(answer, question, r.question_type, r.options, None,
                               hits if config.retrieval_active else [], "generate", raw_text=text,
-                              notes=notes, measurements=measured(len(out))))
+                              notes=notes, measurements=measured(len(out)),
+                              hint=hinted(len(out))))
         return out
 
     def prompt_texts(self, questions: list[str], resolved: list,
                      reports: list[list[RetrievedReportView]],
-                     measurements: list[str] | None = None) -> list:
+                     measurements: list[str] | None = None,
+                     hints: list[str | None] | None = None) -> list:
         """The user turns the model reads (`PromptText`s): the config's switches applied, the
         top-1 report, options in their canonical order."""
         from qheart.models.prompts import PromptParts, prompt_text
@@ -239,7 +255,9 @@ class QHeart:
             parts = PromptParts(question=question, options=r.options,
                                 report=hits[0].report if hits and config.retrieval_active else None,
                                 measurements=measurements[i] if config.use_measurements
-                                and measurements is not None else None)
+                                and measurements is not None else None,
+                                hint=hints[i] if config.hints_active and hints is not None
+                                else None)
             texts.append(prompt_text(parts, with_ecg=config.use_ecg,
                                      with_question=config.use_question))
         return texts

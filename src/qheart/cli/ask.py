@@ -64,6 +64,10 @@ def print_answer(answer, console) -> None:
     for report in answer.reports:
         reports.add_row(f"{report.similarity:.3f}", str(report.ecg_id), report.report)
     console.print(reports)
+    hint = getattr(answer, "hint", None)
+    if hint:
+        console.print("[bold]finding hint given to the model[/]", highlight=False)
+        console.print(hint, highlight=False, markup=False)
     measurements = getattr(answer, "measurements", None)
     if measurements:
         console.print("[bold]measurements given to the model[/]", highlight=False)

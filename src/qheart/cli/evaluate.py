@@ -21,11 +21,13 @@ SYSTEMS: dict[str, list[str]] = {
     "measurements": ["model.use_measurements=true"],
     "lead-tokens": ["model.lead_tokens=true"],
     "measurement-tokens": ["model.lead_tokens=true", "model.measurement_tokens=true"],
+    "finding-hints": ["model.finding_hints=true"],
 }
 """Table 3/4's systems as `--set` overrides of the same preset (one config field each), and
-three beyond the paper: `measurements` (ECG measurements as text in the prompt), `lead-tokens`
-(per-lead signal-quality features and lead names in the prefix) and `measurement-tokens` (the
-measurements as numbers in the prefix, on top of the lead tokens)."""
+four beyond the paper: `measurements` (ECG measurements as text in the prompt), `lead-tokens`
+(per-lead signal-quality features and lead names in the prefix), `measurement-tokens` (the
+measurements as numbers in the prefix, on top of the lead tokens) and `finding-hints` (the
+pre-trained encoder's reading of the findings a question names, as text after the question)."""
 
 
 def _print_em(console, title: str, em) -> None:

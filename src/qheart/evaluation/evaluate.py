@@ -54,6 +54,8 @@ def split_questions(model: QHeart, bench: Benchmark, split: str, subset: float |
         from qheart.training.instruct import measurement_cache
 
         data.add_measurements(measurement_cache(bench), progress=progress)
+    if model.hint_reader is not None:
+        data.add_hints(model.hint_reader, progress=progress)
     return data
 
 
@@ -88,10 +90,11 @@ def answer_questions(model: QHeart, data: QASet, *, decode: str = "rank", batch_
         resolved = [ResolvedQuestion(s.question_type, data.options[i], s.template_id, [])
                     for s, i in zip(samples, indices, strict=True)]
         measured = [data.measurements[i] for i in indices] if data.measurements else None
+        hints = [data.hints[i] for i in indices] if data.hints is not None else None
         reports = [[RetrievedReportView(-1, float("nan"), r) for r in data.reports[i][:1]]
                    for i in indices]
         answers = model.answer_resolved(signals, [s.question for s in samples], resolved,
-                                        reports, decode, measurements=measured)
+                                        reports, decode, measurements=measured, hints=hints)
         lines = []
         for sample, answer in zip(samples, answers, strict=True):
             # parse_generated's rule: generated text is valid when it names an option

@@ -6,7 +6,7 @@ options; the assistant turn is the gold answer set joined in the options' canoni
 
 A prompt is tokenised in three segments so that work can be shared: the *context* (chat head,
 ECG prefix, measurements, report — the same for every question about one ECG), the *question*
-(question, options, the assistant header) and the *answer*. Training runs a context once for
+(question, finding hint, options, the assistant header) and the *answer*. Training runs a context once for
 all the questions about its ECG in a batch, and option ranking runs a whole prompt once for all
 its options (models/qheart_model.py). Concatenated, the segments are exactly the token ids of
 the full prompt, so the shared and the unshared computation are the same function.
@@ -43,6 +43,9 @@ class PromptParts:
     options: Sequence[str]
     report: str | None = None
     measurements: str | None = None
+    hint: str | None = None
+    """The encoder's reading of the findings the question names (models/finding_hints.py):
+    question-specific, so it goes in the question part, after the question."""
 
 
 def canonical_answer(answer: Sequence[str], options: Sequence[str]) -> str:
@@ -80,6 +83,8 @@ def prompt_text(parts: PromptParts, *, with_ecg: bool, with_question: bool) -> P
     if parts.report:
         context.append(f"Report of a similar ECG: {parts.report}")
     question = [f"Question: {parts.question}"] if with_question else []
+    if parts.hint and with_ecg:
+        question.append(parts.hint)
     question.append("Options: " + "; ".join(parts.options))
     return PromptText("\n".join(context), "\n".join(question))
 

@@ -97,6 +97,10 @@ class ModelConfig(Config):
     a one-token "yes" counts as much as a ten-token lead list; beyond the paper)."""
     use_measurements: bool = False
     """Add ECG measurements (intervals, axis) as a text block (beyond the paper)."""
+    finding_hints: bool = False
+    """Add the pre-trained encoder's zero-shot reading of the findings a question names as a
+    line of text after the question (beyond the paper; models/finding_hints.py says why).
+    Needs the pre-training run's text head; never shown to blind or deaf models."""
     freeze_llm: bool = False
     """No LoRA: only the mapper (and encoder) train ("frozen LLM")."""
     freeze_encoder: bool = False
@@ -132,6 +136,12 @@ class ModelConfig(Config):
     @property
     def retrieval_active(self) -> bool:
         return self.use_ecg and self.use_retrieval
+
+    @property
+    def hints_active(self) -> bool:
+        """Finding hints need the ECG, and naming the asked finding to a deaf model would give
+        it the question."""
+        return self.finding_hints and self.use_ecg and self.use_question
 
 
 def load_llm(config: ModelConfig, *, dtype: torch.dtype = torch.float32, meta: bool = False):

@@ -97,6 +97,30 @@ def measurement_cache(bench: Benchmark) -> Path:
     return bench.store_dir.parent / "measurements" / f"{bench.store_dir.name}.v{BLOCK_VERSION}.json"
 
 
+def hint_reader(encoder_dir: Path | None, train: QASet, *, n_ecgs: int = 512, seed: int = 0):
+    """The finding-hint reader of a run: the training questions' findings projected by the
+    pre-training's text head, standardised over up to `n_ecgs` training ECGs (a seeded choice,
+    like the mapper's standardiser) embedded by the pre-trained encoder."""
+    from qheart.models.finding_hints import (
+        FindingBank,
+        HintReader,
+        bank_vocabulary,
+        text_projection,
+    )
+
+    if encoder_dir is None:
+        raise ValueError("finding hints need a pre-trained encoder (--encoder) and its text head")
+    names = bank_vocabulary(((s.attribute_type, s.attribute) for s in train.samples),
+                            train.options)
+    bank = FindingBank.build(names, text_projection(encoder_dir))
+    encoder = ECGEncoder.from_pretrained(encoder_dir)
+    rows = np.unique(train.rows)
+    if len(rows) > n_ecgs:
+        rows = np.sort(np.random.default_rng([seed, 12]).choice(rows, n_ecgs, replace=False))
+    bank.fit(encoder.embed(train.store.signals(rows)))
+    return HintReader(bank, encoder.embed)
+
+
 def question_catalogue(data: QASet) -> dict:
     """Templates seen in training: type, attribute type, options, a few example questions."""
     from qheart.data.ecgqa import load_template_options
@@ -161,7 +185,8 @@ def validation_exact_match(model: QHeartModel, data: QASet, config: TrainConfig,
         texts = [prompt_text(question_parts(config.model, data.samples[i], data.options[i],
                                             draw_report(config.model, data.reports[i], None),
                                             None,
-                                            data.measurements[i] if data.measurements else None),
+                                            data.measurements[i] if data.measurements else None,
+                                            data.hints[i] if data.hints else None),
                              with_ecg=config.model.use_ecg, with_question=config.model.use_question)
                  for i in indices]
         signals = None
@@ -300,6 +325,11 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
                         n_train=len(train), n_valid=len(valid), seed=config.seed,
                         max_minutes=max_minutes, resumed=resume)
 
+    hints = None
+    if config.model.hints_active:
+        hints = hint_reader(inputs.encoder_dir, train, seed=config.seed)
+        for data in (train, valid):
+            data.add_hints(hints, progress=progress and main)
     model, tokenizer = build_model(config, inputs.encoder_dir)
     prompts = PromptTokenizer(tokenizer, config.model.n_prefix)
     if config.model.use_ecg and config.model.standardise_ecg:
@@ -348,6 +378,10 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
                       max_minutes=max_minutes, stop_after=stop_after, progress=progress)
     if main:
         export(local, tokenizer, out, config, inputs, train)
+        if hints is not None:
+            from qheart.models.finding_hints import HINTS_DIR
+
+            hints.save(out / HINTS_DIR, ECGEncoder.from_pretrained(inputs.encoder_dir))
     accelerator.wait_for_everyone()
     return result
 

@@ -76,6 +76,8 @@ class QASet:
     """The ECG-QA folder the questions came from."""
     measurements: list[str] | None = None
     """The measurement text block of each question's ECG (only with `use_measurements`)."""
+    hints: list[str | None] | None = None
+    """The finding hint of each question (only with `finding_hints`)."""
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -111,7 +113,26 @@ class QASet:
         return QASet([self.samples[i] for i in idx], [self.options[i] for i in idx],
                      self.rows[idx], [self.reports[i] for i in idx], self.store, self.n_missing,
                      self.dataset_dir,
-                     None if self.measurements is None else [self.measurements[i] for i in idx])
+                     None if self.measurements is None else [self.measurements[i] for i in idx],
+                     None if self.hints is None else [self.hints[i] for i in idx])
+
+    def add_hints(self, reader, *, batch_size: int = 64, progress: bool = False) -> None:
+        """The finding hint of every question (`reader`: a finding_hints.HintReader); each
+        distinct ECG is embedded once."""
+        from tqdm.auto import tqdm
+
+        unique, owner = np.unique(self.rows, return_inverse=True)
+        scores = np.zeros((len(unique), len(reader.bank.names)), dtype=np.float32)
+        for start in tqdm(range(0, len(unique), batch_size), desc="finding hints", unit="batch",
+                          disable=not progress):
+            part = unique[start : start + batch_size]
+            scores[start : start + len(part)] = reader.bank.scores(
+                reader.embed(self.store.signals(part)))
+        from qheart.models.finding_hints import hint_line, hinted_findings
+
+        self.hints = [hint_line(reader.bank, scores[owner[i]],
+                                hinted_findings(reader.bank, s.question, o, s.attribute))
+                      for i, (s, o) in enumerate(zip(self.samples, self.options, strict=True))]
 
     def add_measurements(self, cache: Path, *, progress: bool = False) -> None:
         """Measure each distinct ECG once (cached as JSON by ecg_id in `cache`) and keep the
@@ -273,14 +294,15 @@ class Batch:
 
 def question_parts(config: ModelConfig, sample: QASample, options: Sequence[str],
                    report: str | None, rng: np.random.Generator | None,
-                   measurements: str | None = None) -> PromptParts:
+                   measurements: str | None = None, hint: str | None = None) -> PromptParts:
     """The switches applied to one question; dynamic prompting shuffles options with `rng`
     (None: canonical order). `report` is the one already drawn for the question's ECG."""
     dynamic = rng if config.dynamic_prompting else None
     shown = shuffled(options, dynamic) if dynamic is not None else list(options)
     return PromptParts(question=sample.question, options=shown,
                        report=report if config.retrieval_active else None,
-                       measurements=measurements if config.use_measurements else None)
+                       measurements=measurements if config.use_measurements else None,
+                       hint=hint if config.hints_active else None)
 
 
 def drops_question(config: ModelConfig, options: Sequence[str],
@@ -327,7 +349,8 @@ def make_batch(data: QASet, indices: np.ndarray, config: ModelConfig, prompts: P
         own = None if own_reports is None else str(own_reports.iat[row])
         parts = question_parts(config, sample, data.options[i],
                                draw_report(config, data.reports[i], ecg_rng, own), rng,
-                               None if data.measurements is None else data.measurements[i])
+                               None if data.measurements is None else data.measurements[i],
+                               None if data.hints is None else data.hints[i])
         text = prompt_text(parts, with_ecg=config.use_ecg,
                            with_question=config.use_question
                            and not drops_question(config, data.options[i], rng))

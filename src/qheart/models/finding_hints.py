@@ -1,0 +1,232 @@
+"""Finding hints: the pre-trained encoder's own zero-shot reading of the findings a question
+names, as one short line of text in the question (beyond the paper; `model.finding_hints`).
+
+Why: on 2 CPU cores the LLM does not learn, in a few hundred steps, to relate the 12 prefix
+tokens to the finding a verify question names. Q-HEART's verify accuracy stays at chance
+(0.52–0.55 in every run of the README) although the pre-trained encoder knows the answer: its
+similarity between the ECG and the finding's report statements (the contrastive pre-training's
+own space) separates the demo test split's yes from no at AUC 0.76 on scp-code verify questions
+and 0.94 on axis ones. Comparing a question's finding with the ECG inside the LLM is a binding
+the small model has to learn per finding; here it is done where the encoder was trained to do
+it, and the LLM only has to read one verdict word beside the finding's name, the same word for
+every finding ("Encoder reading: inverted t-waves likely").
+
+The score of finding f for an ECG is the cosine between the ECG's unit embedding and the mean of
+f's statement embeddings (CLIP-style prompt ensembling, as `qheart zero-shot` scores), negated
+for findings that reports state by omission, then standardised with its mean and spread over
+training ECGs, so one set of verdict thresholds (`VERDICTS`) fits every finding. Statements come
+from `evaluation.class_prompts` for the synthetic benchmark's findings; any other finding (real
+ECG-QA's vocabulary) is scored by its own name.
+
+The scores always come from the *pre-trained* encoder, saved in the model folder beside the
+statement directions (`finding_hints/`): the model's own encoder is tuned further, and a hint
+must mean at answer time what it meant in training.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HINTS_DIR = "finding_hints"
+"""The model folder's subfolder: the pre-trained encoder (encoder/) and the bank."""
+BANK_NAME = "bank.safetensors"
+HINT_PREFIX = "Encoder reading: "
+VERDICTS: tuple[tuple[float, str], ...] = (
+    (-1.0, "very unlikely"), (-0.3, "unlikely"), (0.3, "uncertain"), (1.0, "likely"),
+    (float("inf"), "very likely"))
+"""(upper bound of the standardised score, verdict). Label-free: fixed cut points of a score
+standardised over training ECGs. On the demo's test split, "≥ -0.5 means yes" answers scp-code
+verify questions at 0.73 (the findings are rare, so a present one sits only a little above the
+mean); the LLM learns which verdicts mean yes."""
+NOT_FINDINGS = frozenset({"numeric_feature"})
+"""Attribute types whose attributes are not findings an ECG shows (intervals, durations)."""
+
+
+def verdict(score: float) -> str:
+    """The verdict word for one standardised score."""
+    return next(word for bound, word in VERDICTS if score < bound)
+
+
+def statements_for(name: str) -> tuple[list[str], float]:
+    """(report statements that state finding `name`, sign): the synthetic benchmark's wording
+    where it is known, else the name itself; sign −1 for findings stated by omission."""
+    from qheart.evaluation import class_prompts as cp
+
+    if name in cp.STATED_BY_OMISSION:
+        return [cp.normalise(s) for s in cp.STATED_BY_OMISSION[name]], -1.0
+    return [cp.normalise(s) for s in cp.FINDING_STATEMENTS.get(name, [name])], 1.0
+
+
+@dataclass
+class FindingBank:
+    """The findings hints can be given for, their directions in the ECG embedding space and
+    their score statistics over training ECGs."""
+
+    names: list[str]
+    directions: np.ndarray  # (A, d) unit vectors
+    sign: np.ndarray  # (A,) +1, or -1 for findings stated by omission
+    mean: np.ndarray  # (A,)
+    std: np.ndarray  # (A,)
+
+    @classmethod
+    def build(cls, names: Iterable[str], project: Callable[[list[str]], torch.Tensor]
+              ) -> FindingBank:
+        """Directions from `project` (texts → (M, d) embeddings in the ECG space); statistics
+        neutral until `fit`."""
+        names = sorted(set(names))
+        if not names:
+            raise ValueError("a finding bank needs at least one finding")
+        texts, owner, sign = [], [], []
+        for i, name in enumerate(names):
+            members, s = statements_for(name)
+            texts += members
+            owner += [i] * len(members)
+            sign.append(s)
+        with torch.no_grad():
+            members = torch.nn.functional.normalize(project(texts).float(), dim=-1)
+        centroid = torch.zeros(len(names), members.shape[1]).index_add_(
+            0, torch.as_tensor(owner), members)
+        directions = torch.nn.functional.normalize(centroid, dim=-1).numpy()
+        return cls(names, directions, np.asarray(sign, dtype=np.float32),
+                   np.zeros(len(names), dtype=np.float32), np.ones(len(names), dtype=np.float32))
+
+    def raw_scores(self, z: np.ndarray) -> np.ndarray:
+        """(N, A) signed cosines of unit ECG embeddings `z` (N, d)."""
+        return (np.asarray(z, dtype=np.float32) @ self.directions.T) * self.sign
+
+    def fit(self, z: np.ndarray) -> FindingBank:
+        """Standardise with the scores of training ECGs `z` (N, d); returns self."""
+        if len(z) < 2:
+            raise ValueError(f"fitting the finding bank needs ≥ 2 ECGs, got {len(z)}")
+        raw = self.raw_scores(z)
+        self.mean = raw.mean(axis=0).astype(np.float32)
+        self.std = np.maximum(raw.std(axis=0), 1e-6).astype(np.float32)
+        return self
+
+    def scores(self, z: np.ndarray) -> np.ndarray:
+        """(N, A) standardised scores."""
+        return (self.raw_scores(z) - self.mean) / self.std
+
+    def save(self, path: str | Path) -> None:
+        from safetensors.numpy import save_file
+
+        save_file({"directions": self.directions, "sign": self.sign, "mean": self.mean,
+                   "std": self.std}, str(path), metadata={"names": json.dumps(self.names)})
+
+    @classmethod
+    def load(cls, path: str | Path) -> FindingBank:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as fh:
+            names = json.loads(fh.metadata()["names"])
+            stored = fh.keys()
+            arrays = {key: fh.get_tensor(key) for key in stored}
+        if len(names) != len(arrays["directions"]):
+            raise ValueError(f"{path}: {len(names)} names for {len(arrays['directions'])} "
+                             "directions")
+        return cls(names, arrays["directions"], arrays["sign"], arrays["mean"], arrays["std"])
+
+
+def bank_vocabulary(attributes: Iterable[tuple[str | None, Sequence[str] | None]],
+                    options: Iterable[Sequence[str]]) -> set[str]:
+    """Findings to hint: the training questions' attributes (`(attribute type, attribute)`
+    pairs; numeric features left out) and the options the synthetic wording knows."""
+    from qheart.evaluation import class_prompts as cp
+
+    known = set(cp.FINDING_STATEMENTS) | set(cp.STATED_BY_OMISSION)
+    found = {a for kind, attribute in attributes if kind not in NOT_FINDINGS
+             for a in (attribute or ())}
+    found |= {o for opts in options for o in opts if o in known}
+    return found
+
+
+def named_findings(question: str, names: Sequence[str]) -> list[str]:
+    """Bank findings written in a free question, longest first and not overlapping, in the
+    order they appear (how a question without a known attribute gets its hint)."""
+    text = question.lower()
+    taken = np.zeros(len(text) + 1, dtype=bool)
+    found: list[tuple[int, str]] = []
+    for name in sorted(names, key=len, reverse=True):
+        for match in re.finditer(rf"(?<![a-z0-9]){re.escape(name.lower())}(?![a-z0-9])", text):
+            if not taken[match.start():match.end()].any():
+                taken[match.start():match.end()] = True
+                found.append((match.start(), name))
+    return [name for _, name in sorted(found)]
+
+
+def hinted_findings(bank: FindingBank, question: str, options: Sequence[str],
+                    attribute: Sequence[str] | None = None) -> list[str]:
+    """Which findings a question's hint reads: its options that are findings (choose and
+    findings queries), else its attribute (verify, lead queries), else the findings its text
+    names (free questions)."""
+    known = set(bank.names)
+    from_options = [o for o in options if o in known]
+    if from_options:
+        return from_options
+    from_attribute = [a for a in (attribute or ()) if a in known]
+    return from_attribute or named_findings(question, bank.names)
+
+
+def hint_line(bank: FindingBank, scores: np.ndarray, findings: Sequence[str]) -> str | None:
+    """"Encoder reading: f₁ likely; f₂ unlikely" from one ECG's standardised (A,) scores."""
+    if not findings:
+        return None
+    column = {name: i for i, name in enumerate(bank.names)}
+    return HINT_PREFIX + "; ".join(f"{f} {verdict(float(scores[column[f]]))}" for f in findings)
+
+
+@dataclass
+class HintReader:
+    """A bank with the pre-trained encoder that scores against it: what a model folder keeps."""
+
+    bank: FindingBank
+    embed: Callable[[np.ndarray], np.ndarray]
+    """Canonical ECGs (B, 12, n) → unit embeddings (B, d)."""
+
+    def hints(self, signals: np.ndarray, questions: Sequence[str],
+              options: Sequence[Sequence[str]],
+              attributes: Sequence[Sequence[str] | None] | None = None) -> list[str | None]:
+        """One hint line (or None) per question about the matching ECG of `signals`."""
+        scores = self.bank.scores(self.embed(signals)) if len(signals) else np.zeros((0, 0))
+        attributes = attributes if attributes is not None else [None] * len(questions)
+        return [hint_line(self.bank, scores[i], hinted_findings(self.bank, q, o, a))
+                for i, (q, o, a) in enumerate(zip(questions, options, attributes, strict=True))]
+
+    def save(self, directory: str | Path, encoder) -> None:
+        """`directory`/encoder (the pre-trained ECGEncoder) and `directory`/bank.safetensors."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        encoder.save_pretrained(directory / "encoder")
+        self.bank.save(directory / BANK_NAME)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> HintReader:
+        from qheart.models.encoder import ECGEncoder
+
+        directory = Path(directory)
+        return cls(FindingBank.load(directory / BANK_NAME),
+                   ECGEncoder.from_pretrained(directory / "encoder").embed)
+
+
+def text_projection(encoder_dir: str | Path) -> Callable[[list[str]], torch.Tensor]:
+    """Texts → the pre-training's joint space: MiniLM (or the run's text encoder) and the text
+    head saved beside the encoder folder."""
+    from qheart.models.text_encoder import TextEncoder, TextHead
+
+    encoder_dir = Path(encoder_dir)
+    for path in (encoder_dir / "text_head.safetensors",
+                 encoder_dir.parent / "text_head.safetensors"):
+        if path.is_file():
+            head, text_encoder = TextHead.load(path)
+            model = TextEncoder(text_encoder)
+            return lambda texts: head(model.encode(texts)).detach()
+    raise FileNotFoundError(f"{encoder_dir}: no text_head.safetensors beside the encoder; finding "
+                            "hints need the `qheart pretrain` run's text head "
+                            "(or --set model.finding_hints=false)")
