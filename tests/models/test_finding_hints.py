@@ -17,6 +17,7 @@ from qheart.models.finding_hints import (
     hint_line,
     hinted_findings,
     named_findings,
+    presence_labels,
     verdict,
 )
 from qheart.models.prompts import PromptParts, prompt_text
@@ -33,8 +34,8 @@ def fake_projection(texts: list[str]) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def test_verdicts_rise_with_the_score() -> None:
-    words = [verdict(s) for s in (-3.0, -0.5, 0.0, 0.5, 3.0)]
+def test_verdicts_rise_with_the_probability() -> None:
+    words = [verdict(p) for p in (0.05, 0.3, 0.5, 0.7, 0.95)]
     assert words == [word for _, word in VERDICTS]
 
 
@@ -51,8 +52,41 @@ def test_bank_scores_are_standardised_and_find_their_finding() -> None:
     af = bank.names.index("atrial fibrillation")
     aligned = bank.scores(bank.directions[af][None])[0]
     assert aligned[af] > 2.0 and aligned[af] == aligned.max()
-    assert hint_line(bank, aligned, ["atrial fibrillation"]) == \
+    probabilities = bank.probabilities(bank.directions[af][None])[0]  # uncalibrated: sigmoid
+    assert hint_line(bank, probabilities, ["atrial fibrillation"]) == \
         HINT_PREFIX + "atrial fibrillation very likely"
+
+
+def test_calibration_turns_a_backwards_finding_around_and_skips_thin_ones() -> None:
+    bank = FindingBank.build(FINDINGS, fake_projection)
+    rng = np.random.default_rng(0)
+    score = rng.normal(size=400)
+    present = score < 0  # this finding's score points the wrong way
+    finding = ["atrial fibrillation"] * 400
+    few = ["left axis deviation"] * 10  # too few examples to calibrate
+    aucs = bank.calibrate(finding + few, np.concatenate([score, rng.normal(size=10)]),
+                          np.concatenate([present, np.ones(10, dtype=bool)]))
+    af, lad = bank.names.index("atrial fibrillation"), bank.names.index("left axis deviation")
+    assert aucs == {"atrial fibrillation": pytest.approx(0.0, abs=1e-6)}
+    assert bank.slope[af] < -1.0  # higher score, less likely
+    assert bank.slope[lad] == 1.0 and bank.intercept[lad] == 0.0  # left as sigmoid(z)
+    z = np.stack([bank.directions[af], -bank.directions[af]])
+    p = bank.probabilities(z)[:, af]
+    assert p[0] < 0.5 < p[1]
+
+
+def test_the_training_answer_says_which_findings_are_present() -> None:
+    bank = FindingBank.build(FINDINGS, fake_projection)
+    assert presence_labels(bank, ["left axis deviation", "atrial fibrillation", "none"], None,
+                           ("atrial fibrillation",)) == [("left axis deviation", False),
+                                                         ("atrial fibrillation", True)]
+    assert presence_labels(bank, ["yes", "no"], ("atrial fibrillation",), ("no",)) == \
+        [("atrial fibrillation", False)]
+    assert presence_labels(bank, ["lead I", "lead II", "none"], ("atrial fibrillation",),
+                           ("lead II",)) == [("atrial fibrillation", True)]
+    assert presence_labels(bank, ["yes", "no", "not sure"], ("atrial fibrillation",),
+                           ("not sure",)) == []
+    assert presence_labels(bank, ["yes", "no"], None, ("yes",)) == []
 
 
 def test_bank_round_trips_through_safetensors(tmp_path) -> None:
@@ -61,7 +95,11 @@ def test_bank_round_trips_through_safetensors(tmp_path) -> None:
     bank.save(tmp_path / "bank.safetensors")
     loaded = FindingBank.load(tmp_path / "bank.safetensors")
     assert loaded.names == bank.names
-    for field in ("directions", "sign", "mean", "std"):
+    assert loaded.slope is None  # not calibrated
+    bank.calibrate(["atrial fibrillation"] * 40, np.linspace(-2, 2, 40), np.arange(40) >= 20)
+    bank.save(tmp_path / "bank.safetensors")
+    loaded = FindingBank.load(tmp_path / "bank.safetensors")
+    for field in ("directions", "sign", "mean", "std", "slope", "intercept"):
         assert np.array_equal(getattr(loaded, field), getattr(bank, field))
 
 
@@ -156,6 +194,10 @@ def test_a_model_trained_with_hints_reads_them_at_answer_time(qa_world, tmp_path
     assert answer.answer[0] in answer.options
     data = split_questions(model, bench, "test", None, 12, progress=False)
     assert data.hints is not None and len(data.hints) == len(data)
+    import json
+
+    recorded = json.loads((out / "run.json").read_text())["finding_hints"]
+    assert recorded["findings"] == len(model.hint_reader.bank.names)
     assert any(h and h.startswith(HINT_PREFIX) for h in data.hints)
 
 

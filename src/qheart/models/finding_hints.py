@@ -13,10 +13,14 @@ every finding ("Encoder reading: inverted t-waves likely").
 
 The score of finding f for an ECG is the cosine between the ECG's unit embedding and the mean of
 f's statement embeddings (CLIP-style prompt ensembling, as `qheart zero-shot` scores), negated
-for findings that reports state by omission, then standardised with its mean and spread over
-training ECGs, so one set of verdict thresholds (`VERDICTS`) fits every finding. Statements come
-from `evaluation.class_prompts` for the synthetic benchmark's findings; any other finding (real
-ECG-QA's vocabulary) is scored by its own name.
+for findings that reports state by omission, standardised with its mean and spread over
+training ECGs, then calibrated into a probability by a one-feature logistic regression on the
+training questions that ask about f (`calibrate`), so one set of verdict thresholds
+(`VERDICTS`) fits every finding. Calibration matters: on the demo's training questions some
+findings' raw scores point the wrong way (atrial premature complex AUC 0.23) and some carry
+nothing (electrode problems 0.50); calibrated, those read "uncertain" instead of misleading.
+Statements come from `evaluation.class_prompts` for the synthetic benchmark's findings; any
+other finding (real ECG-QA's vocabulary) is scored by its own name.
 
 The scores always come from the *pre-trained* encoder, saved in the model folder beside the
 statement directions (`finding_hints/`): the model's own encoder is tuned further, and a hint
@@ -28,7 +32,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,19 +43,34 @@ HINTS_DIR = "finding_hints"
 BANK_NAME = "bank.safetensors"
 HINT_PREFIX = "Encoder reading: "
 VERDICTS: tuple[tuple[float, str], ...] = (
-    (-1.0, "very unlikely"), (-0.3, "unlikely"), (0.3, "uncertain"), (1.0, "likely"),
+    (0.2, "very unlikely"), (0.4, "unlikely"), (0.6, "uncertain"), (0.8, "likely"),
     (float("inf"), "very likely"))
-"""(upper bound of the standardised score, verdict). Label-free: fixed cut points of a score
-standardised over training ECGs. On the demo's test split, "≥ -0.5 means yes" answers scp-code
-verify questions at 0.73 (the findings are rare, so a present one sits only a little above the
-mean); the LLM learns which verdicts mean yes."""
+"""(upper bound of the calibrated probability, verdict)."""
+MIN_CALIBRATION = 20
+"""Questions (with at least 5 of each answer) a finding needs to be calibrated; findings with
+fewer keep p = sigmoid(standardised score)."""
 NOT_FINDINGS = frozenset({"numeric_feature"})
 """Attribute types whose attributes are not findings an ECG shows (intervals, durations)."""
 
 
-def verdict(score: float) -> str:
-    """The verdict word for one standardised score."""
-    return next(word for bound, word in VERDICTS if score < bound)
+def verdict(probability: float) -> str:
+    """The verdict word for one calibrated probability."""
+    return next(word for bound, word in VERDICTS if probability < bound)
+
+
+def fit_logistic_1d(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iterations: int = 25
+                    ) -> tuple[float, float]:
+    """(slope, intercept) of p(y=1 | x) = sigmoid(slope·x + intercept) by Newton's method
+    with a small ridge (two parameters: a library solver would be more code than this)."""
+    features = np.stack([np.asarray(x, dtype=np.float64), np.ones(len(x))], axis=1)  # (N, 2)
+    y = np.asarray(y, dtype=np.float64)
+    w = np.zeros(2)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-features @ w))
+        gradient = features.T @ (p - y) + l2 * w
+        hessian = (features * (p * (1 - p))[:, None]).T @ features + l2 * np.eye(2)
+        w -= np.linalg.solve(hessian, gradient)
+    return float(w[0]), float(w[1])
 
 
 def statements_for(name: str) -> tuple[list[str], float]:
@@ -74,6 +93,8 @@ class FindingBank:
     sign: np.ndarray  # (A,) +1, or -1 for findings stated by omission
     mean: np.ndarray  # (A,)
     std: np.ndarray  # (A,)
+    slope: np.ndarray | None = None  # (A,) calibration; None: sigmoid of the standardised score
+    intercept: np.ndarray | None = None  # (A,)
 
     @classmethod
     def build(cls, names: Iterable[str], project: Callable[[list[str]], torch.Tensor]
@@ -114,11 +135,41 @@ class FindingBank:
         """(N, A) standardised scores."""
         return (self.raw_scores(z) - self.mean) / self.std
 
+    def calibrate(self, finding: Sequence[str], score: np.ndarray, present: np.ndarray
+                  ) -> dict[str, float]:
+        """Fit each finding's p(present | standardised score) on training examples
+        (`finding[i]` had `score[i]`, and was present or not); returns the training AUC of the
+        findings that had enough examples (for the run's record)."""
+        from qheart.evaluation.zero_shot import roc_auc
+
+        self.slope = np.ones(len(self.names), dtype=np.float32)
+        self.intercept = np.zeros(len(self.names), dtype=np.float32)
+        finding, score, present = np.asarray(finding), np.asarray(score), np.asarray(present)
+        aucs = {}
+        for i, name in enumerate(self.names):
+            mine = finding == name
+            positives = int(present[mine].sum())
+            if mine.sum() < MIN_CALIBRATION or min(positives, int(mine.sum()) - positives) < 5:
+                continue
+            self.slope[i], self.intercept[i] = fit_logistic_1d(score[mine], present[mine])
+            aucs[name] = round(roc_auc(present[mine].astype(int), score[mine]), 4)
+        return aucs
+
+    def probabilities(self, z: np.ndarray) -> np.ndarray:
+        """(N, A) calibrated probabilities that each finding is present."""
+        scores = self.scores(z)
+        if self.slope is not None:
+            scores = scores * self.slope + self.intercept
+        return 1.0 / (1.0 + np.exp(-scores))
+
     def save(self, path: str | Path) -> None:
         from safetensors.numpy import save_file
 
-        save_file({"directions": self.directions, "sign": self.sign, "mean": self.mean,
-                   "std": self.std}, str(path), metadata={"names": json.dumps(self.names)})
+        arrays = {"directions": self.directions, "sign": self.sign, "mean": self.mean,
+                  "std": self.std}
+        if self.slope is not None:
+            arrays |= {"slope": self.slope, "intercept": self.intercept}
+        save_file(arrays, str(path), metadata={"names": json.dumps(self.names)})
 
     @classmethod
     def load(cls, path: str | Path) -> FindingBank:
@@ -131,7 +182,8 @@ class FindingBank:
         if len(names) != len(arrays["directions"]):
             raise ValueError(f"{path}: {len(names)} names for {len(arrays['directions'])} "
                              "directions")
-        return cls(names, arrays["directions"], arrays["sign"], arrays["mean"], arrays["std"])
+        return cls(names, arrays["directions"], arrays["sign"], arrays["mean"], arrays["std"],
+                   arrays.get("slope"), arrays.get("intercept"))
 
 
 def bank_vocabulary(attributes: Iterable[tuple[str | None, Sequence[str] | None]],
@@ -174,12 +226,34 @@ def hinted_findings(bank: FindingBank, question: str, options: Sequence[str],
     return from_attribute or named_findings(question, bank.names)
 
 
-def hint_line(bank: FindingBank, scores: np.ndarray, findings: Sequence[str]) -> str | None:
-    """"Encoder reading: f₁ likely; f₂ unlikely" from one ECG's standardised (A,) scores."""
+def presence_labels(bank: FindingBank, options: Sequence[str], attribute: Sequence[str] | None,
+                    answer: Sequence[str]) -> list[tuple[str, bool]]:
+    """What a training question's gold answer says about the findings its hint reads:
+    an option finding is present when the answer names it; an attribute finding (verify, lead
+    queries) when the answer is "yes" or names anything but "no"/"none". Free questions and
+    "not sure" say nothing."""
+    from qheart.data.options import answer_set, normalize_answer
+
+    known = set(bank.names)
+    given = answer_set(answer)
+    from_options = [o for o in options if o in known]
+    if from_options:
+        return [(o, normalize_answer(o) in given) for o in from_options]
+    findings = [a for a in (attribute or ()) if a in known]
+    if not findings or not given or "not sure" in given:
+        return []
+    present = "yes" in given or not given <= {"no", "none"}
+    return [(f, present) for f in findings]
+
+
+def hint_line(bank: FindingBank, probabilities: np.ndarray, findings: Sequence[str]
+              ) -> str | None:
+    """"Encoder reading: f₁ likely; f₂ unlikely" from one ECG's (A,) probabilities."""
     if not findings:
         return None
     column = {name: i for i, name in enumerate(bank.names)}
-    return HINT_PREFIX + "; ".join(f"{f} {verdict(float(scores[column[f]]))}" for f in findings)
+    return HINT_PREFIX + "; ".join(f"{f} {verdict(float(probabilities[column[f]]))}"
+                                   for f in findings)
 
 
 @dataclass
@@ -189,12 +263,15 @@ class HintReader:
     bank: FindingBank
     embed: Callable[[np.ndarray], np.ndarray]
     """Canonical ECGs (B, 12, n) → unit embeddings (B, d)."""
+    training_auc: dict[str, float] = field(default_factory=dict)
+    """Per calibrated finding, how well its score separated present from absent in training."""
 
     def hints(self, signals: np.ndarray, questions: Sequence[str],
               options: Sequence[Sequence[str]],
               attributes: Sequence[Sequence[str] | None] | None = None) -> list[str | None]:
         """One hint line (or None) per question about the matching ECG of `signals`."""
-        scores = self.bank.scores(self.embed(signals)) if len(signals) else np.zeros((0, 0))
+        scores = self.bank.probabilities(self.embed(signals)) if len(signals) \
+            else np.zeros((0, 0))
         attributes = attributes if attributes is not None else [None] * len(questions)
         return [hint_line(self.bank, scores[i], hinted_findings(self.bank, q, o, a))
                 for i, (q, o, a) in enumerate(zip(questions, options, attributes, strict=True))]

@@ -97,14 +97,15 @@ def measurement_cache(bench: Benchmark) -> Path:
     return bench.store_dir.parent / "measurements" / f"{bench.store_dir.name}.v{BLOCK_VERSION}.json"
 
 
-def hint_reader(encoder_dir: Path | None, train: QASet, *, n_ecgs: int = 512, seed: int = 0):
+def hint_reader(encoder_dir: Path | None, train: QASet, *, batch_size: int = 64):
     """The finding-hint reader of a run: the training questions' findings projected by the
-    pre-training's text head, standardised over up to `n_ecgs` training ECGs (a seeded choice,
-    like the mapper's standardiser) embedded by the pre-trained encoder."""
+    pre-training's text head, standardised over the training ECGs (embedded by the pre-trained
+    encoder) and calibrated on what the training answers say about them."""
     from qheart.models.finding_hints import (
         FindingBank,
         HintReader,
         bank_vocabulary,
+        presence_labels,
         text_projection,
     )
 
@@ -114,11 +115,21 @@ def hint_reader(encoder_dir: Path | None, train: QASet, *, n_ecgs: int = 512, se
                             train.options)
     bank = FindingBank.build(names, text_projection(encoder_dir))
     encoder = ECGEncoder.from_pretrained(encoder_dir)
-    rows = np.unique(train.rows)
-    if len(rows) > n_ecgs:
-        rows = np.sort(np.random.default_rng([seed, 12]).choice(rows, n_ecgs, replace=False))
-    bank.fit(encoder.embed(train.store.signals(rows)))
-    return HintReader(bank, encoder.embed)
+    rows, owner = np.unique(train.rows, return_inverse=True)
+    z = np.concatenate([encoder.embed(train.store.signals(rows[i : i + batch_size]))
+                        for i in range(0, len(rows), batch_size)])
+    scores = bank.fit(z).scores(z)
+    column = {name: i for i, name in enumerate(bank.names)}
+    examples = [(name, scores[owner[i], column[name]], present)
+                for i, (sample, options) in enumerate(zip(train.samples, train.options,
+                                                          strict=True))
+                for name, present in presence_labels(bank, options, sample.attribute,
+                                                     sample.answer)]
+    aucs = {}
+    if examples:
+        finding, score, present = zip(*examples, strict=True)
+        aucs = bank.calibrate(finding, np.array(score), np.array(present))
+    return HintReader(bank, encoder.embed, aucs)
 
 
 def question_catalogue(data: QASet) -> dict:
@@ -327,9 +338,12 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
 
     hints = None
     if config.model.hints_active:
-        hints = hint_reader(inputs.encoder_dir, train, seed=config.seed)
+        hints = hint_reader(inputs.encoder_dir, train)
         for data in (train, valid):
             data.add_hints(hints, progress=progress and main)
+        if main:
+            update_run_info(out, finding_hints={"findings": len(hints.bank.names),
+                                                "calibrated_training_auc": hints.training_auc})
     model, tokenizer = build_model(config, inputs.encoder_dir)
     prompts = PromptTokenizer(tokenizer, config.model.n_prefix)
     if config.model.use_ecg and config.model.standardise_ecg:

@@ -126,7 +126,7 @@ class QASet:
         for start in tqdm(range(0, len(unique), batch_size), desc="finding hints", unit="batch",
                           disable=not progress):
             part = unique[start : start + batch_size]
-            scores[start : start + len(part)] = reader.bank.scores(
+            scores[start : start + len(part)] = reader.bank.probabilities(
                 reader.embed(self.store.signals(part)))
         from qheart.models.finding_hints import hint_line, hinted_findings
 

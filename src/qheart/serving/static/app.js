@@ -103,6 +103,8 @@ function renderAnswer(answer) {
   const notes = $("notes");
   notes.replaceChildren(...answer.notes.map((n) => Object.assign(document.createElement("li"), { textContent: n })));
 
+  $("hint").textContent = answer.hint ? `Given to the model — ${answer.hint}` : "";
+  $("hint").hidden = !answer.hint;
   $("measurements").textContent = answer.measurements || "";
   $("measurements-box").hidden = !answer.measurements;
 
