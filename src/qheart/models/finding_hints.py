@@ -213,17 +213,18 @@ def named_findings(question: str, names: Sequence[str]) -> list[str]:
     return [name for _, name in sorted(found)]
 
 
+def _known(bank: FindingBank, names: Iterable[str] | None) -> list[str]:
+    known = set(bank.names)
+    return [n for n in (names or ()) if n in known]
+
+
 def hinted_findings(bank: FindingBank, question: str, options: Sequence[str],
                     attribute: Sequence[str] | None = None) -> list[str]:
     """Which findings a question's hint reads: its options that are findings (choose and
     findings queries), else its attribute (verify, lead queries), else the findings its text
     names (free questions)."""
-    known = set(bank.names)
-    from_options = [o for o in options if o in known]
-    if from_options:
-        return from_options
-    from_attribute = [a for a in (attribute or ()) if a in known]
-    return from_attribute or named_findings(question, bank.names)
+    return (_known(bank, options) or _known(bank, attribute)
+            or named_findings(question, bank.names))
 
 
 def presence_labels(bank: FindingBank, options: Sequence[str], attribute: Sequence[str] | None,
@@ -234,12 +235,11 @@ def presence_labels(bank: FindingBank, options: Sequence[str], attribute: Sequen
     "not sure" say nothing."""
     from qheart.data.options import answer_set, normalize_answer
 
-    known = set(bank.names)
     given = answer_set(answer)
-    from_options = [o for o in options if o in known]
+    from_options = _known(bank, options)
     if from_options:
         return [(o, normalize_answer(o) in given) for o in from_options]
-    findings = [a for a in (attribute or ()) if a in known]
+    findings = _known(bank, attribute)
     if not findings or not given or "not sure" in given:
         return []
     present = "yes" in given or not given <= {"no", "none"}
