@@ -214,3 +214,6 @@ def test_a_reader_loads_what_it_saved(qa_world, tmp_path) -> None:
     questions = ["Does this ECG show atrial fibrillation?"] * 3
     options = [["yes", "no"]] * 3
     assert loaded.hints(signals, questions, options) == reader.hints(signals, questions, options)
+    (tmp_path / "hints" / "bank.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match=r"no bank\.safetensors"):
+        HintReader.load(tmp_path / "hints")

@@ -58,19 +58,16 @@ def verdict(probability: float) -> str:
     return next(word for bound, word in VERDICTS if probability < bound)
 
 
-def fit_logistic_1d(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iterations: int = 25
-                    ) -> tuple[float, float]:
-    """(slope, intercept) of p(y=1 | x) = sigmoid(slope·x + intercept) by Newton's method
-    with a small ridge (two parameters: a library solver would be more code than this)."""
-    features = np.stack([np.asarray(x, dtype=np.float64), np.ones(len(x))], axis=1)  # (N, 2)
-    y = np.asarray(y, dtype=np.float64)
-    w = np.zeros(2)
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-features @ w))
-        gradient = features.T @ (p - y) + l2 * w
-        hessian = (features * (p * (1 - p))[:, None]).T @ features + l2 * np.eye(2)
-        w -= np.linalg.solve(hessian, gradient)
-    return float(w[0]), float(w[1])
+def fit_logistic_1d(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(slope, intercept) of p(y=1 | x) = sigmoid(slope·x + intercept), with the project's
+    logistic regression (the linear probe's); its predictions are affine in x, so two of them
+    give the line."""
+    from qheart.evaluation.zero_shot import fit_logistic
+
+    predict = fit_logistic(np.asarray(x, dtype=np.float64)[:, None],
+                           np.asarray(y, dtype=np.float64)[:, None])
+    at_zero, at_one = (float(predict(np.full((1, 1), v))[0, 0]) for v in (0.0, 1.0))
+    return at_one - at_zero, at_zero
 
 
 def statements_for(name: str) -> tuple[list[str], float]:
@@ -288,6 +285,10 @@ class HintReader:
         from qheart.models.encoder import ECGEncoder
 
         directory = Path(directory)
+        if not (directory / BANK_NAME).is_file():
+            raise FileNotFoundError(f"{directory}: no {BANK_NAME}; a model trained with "
+                                    "finding_hints keeps its hint reader here (copy the whole "
+                                    "model folder)")
         return cls(FindingBank.load(directory / BANK_NAME),
                    ECGEncoder.from_pretrained(directory / "encoder").embed)
 
