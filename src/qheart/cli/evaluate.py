@@ -21,13 +21,15 @@ SYSTEMS: dict[str, list[str]] = {
     "measurements": ["model.use_measurements=true"],
     "lead-tokens": ["model.lead_tokens=true"],
     "measurement-tokens": ["model.lead_tokens=true", "model.measurement_tokens=true"],
-    "finding-hints": ["model.finding_hints=true"],
+    "no-finding-hints": ["model.finding_hints=false"],
+    "per-token-loss": ["model.answer_weighting=token"],
 }
 """Table 3/4's systems as `--set` overrides of the same preset (one config field each), and
-four beyond the paper: `measurements` (ECG measurements as text in the prompt), `lead-tokens`
+five beyond the paper: `measurements` (ECG measurements as text in the prompt), `lead-tokens`
 (per-lead signal-quality features and lead names in the prefix), `measurement-tokens` (the
-measurements as numbers in the prefix, on top of the lead tokens) and `finding-hints` (the
-pre-trained encoder's reading of the findings a question names, as text after the question)."""
+measurements as numbers in the prefix, on top of the lead tokens), and two that take back a
+`cpu-small` choice: `no-finding-hints` (without the encoder's reading of the findings a question
+names) and `per-token-loss` (answer tokens weighted alike instead of once per question)."""
 
 
 def _print_em(console, title: str, em) -> None:
