@@ -49,7 +49,8 @@ class Answer:
     notes: list[str] = field(default_factory=list)
     """Assumptions made, e.g. which question kind a free-form question was taken as."""
     measurements: str | None = None
-    """The measurement block that was in the prompt (models trained with use_measurements)."""
+    """The measurement text that was in the prompt (models trained with use_measurements): the
+    whole block, or the line of what the question asks (measurement_scope "asked")."""
     hint: str | None = None
     """The encoder's reading of the findings the question names, as it was in the prompt
     (models trained with finding_hints)."""
@@ -208,9 +209,18 @@ class QHeart:
 
         config = self.config
         if config.use_measurements and measurements is None:
-            from qheart.measurements import measure_ecg, measurement_text
+            from qheart.measurements import (
+                asked_measurement_text,
+                feature_readings,
+                measure_ecg,
+                measurement_text,
+            )
 
-            measurements = [measurement_text(measure_ecg(np.asarray(x))) for x in signals]
+            measured_ecgs = [measure_ecg(np.asarray(x)) for x in signals]
+            measurements = ([measurement_text(m) for m in measured_ecgs]
+                            if config.measurement_scope == "all" else
+                            [asked_measurement_text(feature_readings(m), q)
+                             for m, q in zip(measured_ecgs, questions, strict=True)])
         if config.hints_active and hints is None:
             hints = self.hint_reader.hints(np.asarray(signals, dtype=np.float32), questions,
                                            [r.options for r in resolved])
@@ -251,13 +261,16 @@ class QHeart:
 
         config = self.config
         texts = []
+        asked = config.measurement_scope == "asked"
         for i, (question, r, hits) in enumerate(zip(questions, resolved, reports, strict=True)):
+            measured = measurements[i] if config.use_measurements and measurements is not None \
+                else None
             parts = PromptParts(question=question, options=r.options,
                                 report=hits[0].report if hits and config.retrieval_active else None,
-                                measurements=measurements[i] if config.use_measurements
-                                and measurements is not None else None,
+                                measurements=None if asked else measured,
                                 hint=hints[i] if config.hints_active and hints is not None
-                                else None)
+                                else None,
+                                asked_measurements=measured if asked else None)
             texts.append(prompt_text(parts, with_ecg=config.use_ecg,
                                      with_question=config.use_question))
         return texts

@@ -12,7 +12,13 @@ from qheart.data.leads import LEADS
 from qheart.data.synth import findings as F
 from qheart.data.synth.ecg import Simulated, simulate_plan
 from qheart.data.synth.findings import axis_label
-from qheart.measurements import Measurements, measure_ecg, measurement_text
+from qheart.measurements import (
+    Measurements,
+    asked_measurement_text,
+    feature_readings,
+    measure_ecg,
+    measurement_text,
+)
 from qheart.measurements.reference import NORMAL_RANGES
 
 TOLERANCE_MS = {"qrs duration": 12, "pr interval": 14, "qt interval": 16, "p duration": 20}
@@ -201,3 +207,27 @@ def test_to_dict_is_json_safe_and_text_is_short(sinus_cases):
     group = next(part for part in text.rstrip(".").split("; ") if part.endswith(label))
     assert f"qrs duration {m.qrs_ms:.0f} ms" in group
     assert f"{m.axis_deg:+.0f}°" in text
+
+
+def test_asked_line_says_only_what_the_question_names():
+    """Features named → their values and ranges; a range named → the features in it (or none);
+    neither → no line. Readings survive a JSON round trip (they are what benchmarks cache)."""
+    m = Measurements(rr_mean_ms=400.0, p_duration_ms=math.nan, pr_ms=150.0, qrs_ms=128.0,
+                     qt_ms=300.0, qtc_bazett_ms=474.0)
+    readings = json.loads(json.dumps(feature_readings(m)))
+    ask = lambda q: asked_measurement_text(readings, q)  # noqa: E731
+    assert ask("Is the qt interval of this ECG above the normal range?") == \
+        "Measured: qt interval 300 ms below the normal range."
+    # "qt corrected" is not read as "qt interval"; text order is kept
+    assert ask("Is the qt corrected or the qrs duration of this ECG in range?") == \
+        "Measured: qt corrected 474 ms above the normal range; qrs duration 128 ms above the normal range."
+    assert ask("What range is the p duration of this ECG in?") == "Measured: p duration not measured."
+    assert ask("What numeric features of this ECG are above the normal range?") == \
+        "Measured: qrs duration and qt corrected above the normal range; p duration not measured."
+    normal = feature_readings(Measurements(rr_mean_ms=800.0, p_duration_ms=100.0, pr_ms=160.0,
+                                           qrs_ms=90.0, qt_ms=400.0, qtc_bazett_ms=420.0))
+    assert asked_measurement_text(normal, "Which measurements of this ECG are below the normal "
+                                          "range?") == \
+        "Measured: no numeric feature below the normal range."
+    assert ask("Does this ECG show atrial fibrillation?") is None
+    assert ask("Is the qrs durations normal?") is None  # whole words only

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from qheart.data.options import names_in_text
 from qheart.models.finding_hints import (
     HINT_PREFIX,
     VERDICTS,
@@ -16,7 +17,6 @@ from qheart.models.finding_hints import (
     bank_vocabulary,
     hint_line,
     hinted_findings,
-    named_findings,
     presence_labels,
     verdict,
 )
@@ -111,13 +111,13 @@ def test_an_empty_bank_and_a_one_ecg_fit_are_refused() -> None:
 
 
 def test_free_questions_name_the_longest_finding_once() -> None:
-    found = named_findings("Is there incomplete right bundle branch block or atrial "
+    found = names_in_text("Is there incomplete right bundle branch block or atrial "
                            "fibrillation?", FINDINGS)
     # "complete right bundle branch block" must not match inside "incomplete …"
     assert found == ["incomplete right bundle branch block", "atrial fibrillation"]
-    assert named_findings("Does this ECG show complete right bundle branch block?", FINDINGS) == \
+    assert names_in_text("Does this ECG show complete right bundle branch block?", FINDINGS) == \
         ["complete right bundle branch block"]
-    assert named_findings("What is the heart rate?", FINDINGS) == []
+    assert names_in_text("What is the heart rate?", FINDINGS) == []
 
 
 def test_hints_read_options_then_attribute_then_text() -> None:

@@ -159,6 +159,40 @@ def test_measurements_switch_puts_the_block_in_prompts_and_answers(qa_world, tmp
             QHeart.from_pretrained(out)
 
 
+def test_asked_measurements_go_after_the_question_only_when_it_names_a_feature(qa_world,
+                                                                              tmp_path) -> None:
+    from qheart.api import QHeart
+    from qheart.data.ecgqa import QASample
+    from qheart.models.prompts import prompt_text
+    from qheart.training.instruct_data import question_parts
+
+    out = tmp_path / "asked"
+    config = tiny_train_config(qa_world["llm"], max_steps=2,
+                               model={"use_measurements": True, "measurement_scope": "asked"})
+    instruction_tune(config, inputs(qa_world), out, progress=False)
+    cache = qa_world["bench"] / "measurements" / "store.readings.json"
+    readings = next(iter(json.loads(cache.read_text()).values()))
+    assert set(readings) == {"rr interval", "p duration", "pr interval", "qrs duration",
+                             "qt interval", "qt corrected"}
+    model = QHeart.from_pretrained(out)
+    signal = SignalStore(qa_world["bench"] / "store").signals([0])[0]
+    asked = model.ask(signal, "What range is the qrs duration of this ECG in?", sample_rate=500)
+    assert asked.measurements and asked.measurements.startswith("Measured: qrs duration")
+    assert model.ask(signal, "Does this ECG show sinus rhythm?", sample_rate=500).measurements \
+        is None
+    line = asked.measurements
+    sample = QASample(0, 0, 41, "single-query", "numeric_feature",
+                      "What range is the qrs duration of this ECG in?",
+                      ("within the normal range",), 0, ("qrs duration",))
+    parts = question_parts(model.config, sample, ["below the normal range"], "a report", None,
+                           line)
+    text = prompt_text(parts, with_ecg=True, with_question=True)
+    assert line not in text.context  # per question, not in the shared ECG context
+    assert text.question.index("Question:") < text.question.index(line) \
+        < text.question.index("Options:")
+    assert line not in prompt_text(parts, with_ecg=False, with_question=True).user  # blind
+
+
 def test_lead_and_measurement_tokens_are_saved_and_loaded_with_the_model(qa_world, tmp_path
                                                                          ) -> None:
     from safetensors.torch import load_file

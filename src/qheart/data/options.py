@@ -22,7 +22,8 @@ Every string below is spelled exactly as the ECG-QA 1.0.2 release writes it. Che
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -158,3 +159,18 @@ def options_name_the_candidates(options: Iterable[str]) -> bool:
 def options_cover(sample: QASample, options: Iterable[str]) -> bool:
     """Whether every gold answer of the sample is among the options (normalised)."""
     return answer_set(sample.answer) <= answer_set(options)
+
+
+def names_in_text(text: str, names: Sequence[str]) -> list[str]:
+    """The `names` written in a free text (a question), whole words only, longest first and
+    not overlapping, in the order they appear: how a question without a known attribute says
+    which findings or numeric features it is about."""
+    lowered = text.lower()
+    taken = [False] * (len(lowered) + 1)
+    found: list[tuple[int, str]] = []
+    for name in sorted(names, key=len, reverse=True):
+        for match in re.finditer(rf"(?<![a-z0-9]){re.escape(name.lower())}(?![a-z0-9])", lowered):
+            if not any(taken[match.start():match.end()]):
+                taken[match.start():match.end()] = [True] * (match.end() - match.start())
+                found.append((match.start(), name))
+    return [name for _, name in sorted(found)]

@@ -53,7 +53,8 @@ def split_questions(model: QHeart, bench: Benchmark, split: str, subset: float |
     if model.config.use_measurements:
         from qheart.training.instruct import measurement_cache
 
-        data.add_measurements(measurement_cache(bench), progress=progress)
+        scope = model.config.measurement_scope
+        data.add_measurements(measurement_cache(bench, scope), scope=scope, progress=progress)
     if model.hint_reader is not None:
         data.add_hints(model.hint_reader, progress=progress)
     return data

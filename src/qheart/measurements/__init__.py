@@ -7,6 +7,7 @@ canonical 12-lead signal, and the compact text block that puts them in the promp
 """
 
 from qheart.measurements.measure import LeadMeasurement, MeasureConfig, Measurements, measure_ecg
-from qheart.measurements.text import measurement_text
+from qheart.measurements.text import asked_measurement_text, feature_readings, measurement_text
 
-__all__ = ["LeadMeasurement", "MeasureConfig", "Measurements", "measure_ecg", "measurement_text"]
+__all__ = ["LeadMeasurement", "MeasureConfig", "Measurements", "asked_measurement_text",
+           "feature_readings", "measure_ecg", "measurement_text"]

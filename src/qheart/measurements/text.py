@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from qheart.data.options import names_in_text
 from qheart.measurements.measure import FEATURE_FIELDS, Measurements
 from qheart.measurements.reference import RANGE_LABELS, axis_class
 
@@ -48,4 +49,50 @@ def measurement_text(m: Measurements) -> str:
     missing = [feature for feature in FEATURE_FIELDS if m.range_label(feature) is None]
     if missing:
         parts.append(f"{_join(missing)} not measured")
+    return "Measured: " + "; ".join(parts) + "."
+
+
+Readings = dict[str, tuple[float | None, str | None]]
+"""ECG-QA numeric feature → (value in ms, range label); (None, None) when not measured."""
+
+
+def feature_readings(m: Measurements) -> Readings:
+    """The six numeric features of one ECG, JSON-safe (what `asked_measurement_text` needs, so
+    a benchmark caches these instead of whole `Measurements`)."""
+    out: Readings = {}
+    for feature, field in FEATURE_FIELDS.items():
+        value = getattr(m, field)
+        out[feature] = (None, None) if math.isnan(value) else (round(value), m.range_label(feature))
+    return out
+
+
+def asked_measurement_text(readings: Readings, question: str) -> str | None:
+    """Only what the question asks about, as one line (`measurement_scope="asked"`), or None
+    when it names no numeric feature and no range.
+
+    - It names features ("Is the qt interval of this ECG above the normal range?"): each one's
+      value and range, "Measured: qt interval 412 ms within the normal range."
+    - Else it names a range ("What numeric features of this ECG are above the normal range?"):
+      the features in it, "Measured: qrs duration and qt interval above the normal range.", or
+      "Measured: no numeric feature above the normal range."; unmeasured features are said.
+
+    Why a line per question instead of the whole block: the block sits in the ECG's context for
+    every question about it (~75 tokens), and an hour of tuning did not learn to copy from it;
+    a short line next to the question, like a finding hint, is what the LLM was shown to read.
+    """
+    features = names_in_text(question, list(readings))
+    missing = [f for f in readings if readings[f][1] is None]
+    if features:
+        parts = [f"{f} not measured" if readings[f][1] is None
+                 else f"{f} {readings[f][0]} ms {readings[f][1]}" for f in features]
+    else:
+        ranges = names_in_text(question, RANGE_LABELS)
+        if not ranges:
+            return None
+        parts = []
+        for label in ranges:
+            group = [f for f in readings if readings[f][1] == label]
+            parts.append(f"{_join(group)} {label}" if group else f"no numeric feature {label}")
+        if missing:
+            parts.append(f"{_join(missing)} not measured")
     return "Measured: " + "; ".join(parts) + "."

@@ -30,13 +30,14 @@ must mean at answer time what it meant in training.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from qheart.data.options import names_in_text
 
 HINTS_DIR = "finding_hints"
 """The model folder's subfolder: the pre-trained encoder (encoder/) and the bank."""
@@ -196,20 +197,6 @@ def bank_vocabulary(attributes: Iterable[tuple[str | None, Sequence[str] | None]
     return found
 
 
-def named_findings(question: str, names: Sequence[str]) -> list[str]:
-    """Bank findings written in a free question, longest first and not overlapping, in the
-    order they appear (how a question without a known attribute gets its hint)."""
-    text = question.lower()
-    taken = np.zeros(len(text) + 1, dtype=bool)
-    found: list[tuple[int, str]] = []
-    for name in sorted(names, key=len, reverse=True):
-        for match in re.finditer(rf"(?<![a-z0-9]){re.escape(name.lower())}(?![a-z0-9])", text):
-            if not taken[match.start():match.end()].any():
-                taken[match.start():match.end()] = True
-                found.append((match.start(), name))
-    return [name for _, name in sorted(found)]
-
-
 def _known(bank: FindingBank, names: Iterable[str] | None) -> list[str]:
     known = set(bank.names)
     return [n for n in (names or ()) if n in known]
@@ -221,7 +208,7 @@ def hinted_findings(bank: FindingBank, question: str, options: Sequence[str],
     findings queries), else its attribute (verify, lead queries), else the findings its text
     names (free questions)."""
     return (_known(bank, options) or _known(bank, attribute)
-            or named_findings(question, bank.names))
+            or names_in_text(question, bank.names))
 
 
 def presence_labels(bank: FindingBank, options: Sequence[str], attribute: Sequence[str] | None,

@@ -46,6 +46,8 @@ class PromptParts:
     hint: str | None = None
     """The encoder's reading of the findings the question names (models/finding_hints.py):
     question-specific, so it goes in the question part, after the question."""
+    asked_measurements: str | None = None
+    """The measurements the question names (`measurement_scope="asked"`), after the hint."""
 
 
 def canonical_answer(answer: Sequence[str], options: Sequence[str]) -> str:
@@ -85,6 +87,8 @@ def prompt_text(parts: PromptParts, *, with_ecg: bool, with_question: bool) -> P
     question = [f"Question: {parts.question}"] if with_question else []
     if parts.hint and with_ecg:
         question.append(parts.hint)
+    if parts.asked_measurements and with_ecg:
+        question.append(parts.asked_measurements)
     question.append("Options: " + "; ".join(parts.options))
     return PromptText("\n".join(context), "\n".join(question))
 

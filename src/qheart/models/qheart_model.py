@@ -31,6 +31,7 @@ from qheart.models.measurement_tokens import MeasurementTokens, measure_signals
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 ANSWER_WEIGHTINGS = ("token", "question")
+MEASUREMENT_SCOPES = ("all", "asked")
 OPTIONAL_PREFIX_PARTS = ("skip", "lead_tokens", "measurement_tokens")
 """QHeartModel's prefix modules that a switch can leave out (the attribute is then None)."""
 
@@ -96,7 +97,11 @@ class ModelConfig(Config):
     and transformers' mean) or "question" (each question's tokens share one unit of weight, so
     a one-token "yes" counts as much as a ten-token lead list; beyond the paper)."""
     use_measurements: bool = False
-    """Add ECG measurements (intervals, axis) as a text block (beyond the paper)."""
+    """Add ECG measurements (intervals, axis) as text (beyond the paper)."""
+    measurement_scope: str = "all"
+    """With use_measurements: "all" (the whole block in the ECG's context, shared by its
+    questions) or "asked" (one line after the question with only the numeric features, or the
+    range, the question names; nothing for other questions; measurements/text.py says why)."""
     finding_hints: bool = False
     """Add the pre-trained encoder's zero-shot reading of the findings a question names as a
     line of text after the question (beyond the paper; models/finding_hints.py says why).
@@ -128,6 +133,9 @@ class ModelConfig(Config):
         if self.answer_weighting not in ANSWER_WEIGHTINGS:
             raise ValueError(f"answer_weighting must be one of {ANSWER_WEIGHTINGS}, "
                              f"got {self.answer_weighting!r}")
+        if self.measurement_scope not in MEASUREMENT_SCOPES:
+            raise ValueError(f"measurement_scope must be one of {MEASUREMENT_SCOPES}, "
+                             f"got {self.measurement_scope!r}")
         if not (self.use_ecg or self.use_question):
             raise ValueError("use_ecg and use_question cannot both be off: nothing to answer from")
         if self.freeze_llm and self.freeze_encoder and not self.use_ecg:

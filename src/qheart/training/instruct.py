@@ -89,12 +89,14 @@ def retrieval_cache(inputs: TrainInputs, split: str, *, progress: bool):
     return cache
 
 
-def measurement_cache(bench: Benchmark) -> Path:
-    """Where measurement text blocks of a benchmark's ECGs are cached (by ecg_id); the block's
-    version is in the name, so a change of wording never reuses stale text."""
+def measurement_cache(bench: Benchmark, scope: str = "all") -> Path:
+    """Where a benchmark's measurements are cached (by ecg_id): the text blocks for scope
+    "all", with the block's version in the name so a change of wording never reuses stale text;
+    the numeric features' readings for "asked", whose line depends on the question."""
     from qheart.measurements.text import BLOCK_VERSION
 
-    return bench.store_dir.parent / "measurements" / f"{bench.store_dir.name}.v{BLOCK_VERSION}.json"
+    kind = f"v{BLOCK_VERSION}" if scope == "all" else "readings"
+    return bench.store_dir.parent / "measurements" / f"{bench.store_dir.name}.{kind}.json"
 
 
 def hint_reader(encoder_dir: Path | None, train: QASet, *, batch_size: int = 64):
@@ -326,7 +328,9 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
     if config.model.use_measurements:
         with accelerator.main_process_first():
             for data in (train, valid):
-                data.add_measurements(measurement_cache(inputs.bench), progress=progress and main)
+                scope = config.model.measurement_scope
+                data.add_measurements(measurement_cache(inputs.bench, scope), scope=scope,
+                                      progress=progress and main)
     if main:
         config.save(out / CONFIG_NAME)
         update_run_info(out, kind="instruction-tuning", bench=str(inputs.bench.dataset_dir),

@@ -74,8 +74,9 @@ class QASet:
     """Questions dropped: ECG not in the store or no options."""
     dataset_dir: Path | None = None
     """The ECG-QA folder the questions came from."""
-    measurements: list[str] | None = None
-    """The measurement text block of each question's ECG (only with `use_measurements`)."""
+    measurements: list[str | None] | None = None
+    """Each question's measurement text (only with `use_measurements`): its ECG's block, or
+    the line of what it asks about (`measurement_scope="asked"`; None when it asks none)."""
     hints: list[str | None] | None = None
     """The finding hint of each question (only with `finding_hints`)."""
 
@@ -134,26 +135,35 @@ class QASet:
                                 hinted_findings(reader.bank, s.question, o, s.attribute))
                       for i, (s, o) in enumerate(zip(self.samples, self.options, strict=True))]
 
-    def add_measurements(self, cache: Path, *, progress: bool = False) -> None:
-        """Measure each distinct ECG once (cached as JSON by ecg_id in `cache`) and keep the
-        text block per question."""
+    def add_measurements(self, cache: Path, *, scope: str = "all", progress: bool = False
+                         ) -> None:
+        """Measure each distinct ECG once (cached as JSON by ecg_id in `cache`) and keep each
+        question's text: its ECG's block (scope "all") or the line of what it asks ("asked")."""
         import json
 
         from tqdm.auto import tqdm
 
-        from qheart.measurements import measure_ecg, measurement_text
+        from qheart.measurements import (
+            asked_measurement_text,
+            feature_readings,
+            measure_ecg,
+            measurement_text,
+        )
 
-        known: dict[str, str] = json.loads(cache.read_text()) if cache.is_file() else {}
+        render = measurement_text if scope == "all" else feature_readings
+        known: dict = json.loads(cache.read_text()) if cache.is_file() else {}
         todo = sorted({(s.ecg_id, int(r)) for s, r in zip(self.samples, self.rows, strict=True)
                        if str(s.ecg_id) not in known})
         for ecg_id, row in tqdm(todo, desc="measure", unit="ecg", disable=not progress):
-            known[str(ecg_id)] = measurement_text(measure_ecg(self.store.signal(row)))
+            known[str(ecg_id)] = render(measure_ecg(self.store.signal(row)))
         if todo:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_name(f".{cache.name}.tmp")
             tmp.write_text(json.dumps(known))
             tmp.replace(cache)
-        self.measurements = [known[str(s.ecg_id)] for s in self.samples]
+        self.measurements = [known[str(s.ecg_id)] if scope == "all"
+                             else asked_measurement_text(known[str(s.ecg_id)], s.question)
+                             for s in self.samples]
 
     def lengths(self) -> np.ndarray:
         """A cheap length estimate per question (characters), for bucketing."""
@@ -299,10 +309,13 @@ def question_parts(config: ModelConfig, sample: QASample, options: Sequence[str]
     (None: canonical order). `report` is the one already drawn for the question's ECG."""
     dynamic = rng if config.dynamic_prompting else None
     shown = shuffled(options, dynamic) if dynamic is not None else list(options)
+    measured = measurements if config.use_measurements else None
+    asked = config.measurement_scope == "asked"
     return PromptParts(question=sample.question, options=shown,
                        report=report if config.retrieval_active else None,
-                       measurements=measurements if config.use_measurements else None,
-                       hint=hint if config.hints_active else None)
+                       measurements=None if asked else measured,
+                       hint=hint if config.hints_active else None,
+                       asked_measurements=measured if asked else None)
 
 
 def drops_question(config: ModelConfig, options: Sequence[str],
