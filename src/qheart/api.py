@@ -261,16 +261,13 @@ class QHeart:
 
         config = self.config
         texts = []
-        asked = config.measurement_scope == "asked"
         for i, (question, r, hits) in enumerate(zip(questions, resolved, reports, strict=True)):
-            measured = measurements[i] if config.use_measurements and measurements is not None \
-                else None
             parts = PromptParts(question=question, options=r.options,
                                 report=hits[0].report if hits and config.retrieval_active else None,
-                                measurements=None if asked else measured,
                                 hint=hints[i] if config.hints_active and hints is not None
                                 else None,
-                                asked_measurements=measured if asked else None)
+                                **config.measurement_fields(
+                                    measurements[i] if measurements is not None else None))
             texts.append(prompt_text(parts, with_ecg=config.use_ecg,
                                      with_question=config.use_question))
         return texts

@@ -151,6 +151,14 @@ class ModelConfig(Config):
         it the question."""
         return self.finding_hints and self.use_ecg and self.use_question
 
+    def measurement_fields(self, text: str | None) -> dict[str, str | None]:
+        """`PromptParts` keyword arguments for one question's measurement text: the ECG's
+        context (scope "all") or the question part (scope "asked"); none without the switch."""
+        shown = text if self.use_measurements else None
+        asked = self.measurement_scope == "asked"
+        return {"measurements": None if asked else shown,
+                "asked_measurements": shown if asked else None}
+
 
 def load_llm(config: ModelConfig, *, dtype: torch.dtype = torch.float32, meta: bool = False):
     """(causal LM, tokenizer) from the weights resolver, truncated to `llm_layers`."""

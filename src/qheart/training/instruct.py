@@ -326,9 +326,9 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
     valid = QASet.load(inputs.bench, "valid", caches["valid"], limit=config.val_questions,
                        seed=config.seed)
     if config.model.use_measurements:
+        scope = config.model.measurement_scope
         with accelerator.main_process_first():
             for data in (train, valid):
-                scope = config.model.measurement_scope
                 data.add_measurements(measurement_cache(inputs.bench, scope), scope=scope,
                                       progress=progress and main)
     if main:

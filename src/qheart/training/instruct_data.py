@@ -309,13 +309,10 @@ def question_parts(config: ModelConfig, sample: QASample, options: Sequence[str]
     (None: canonical order). `report` is the one already drawn for the question's ECG."""
     dynamic = rng if config.dynamic_prompting else None
     shown = shuffled(options, dynamic) if dynamic is not None else list(options)
-    measured = measurements if config.use_measurements else None
-    asked = config.measurement_scope == "asked"
     return PromptParts(question=sample.question, options=shown,
                        report=report if config.retrieval_active else None,
-                       measurements=None if asked else measured,
                        hint=hint if config.hints_active else None,
-                       asked_measurements=measured if asked else None)
+                       **config.measurement_fields(measurements))
 
 
 def drops_question(config: ModelConfig, options: Sequence[str],
