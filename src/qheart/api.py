@@ -208,7 +208,7 @@ class QHeart:
         from qheart.models.decoding import generate, rank_decode
 
         config = self.config
-        if config.use_measurements and measurements is None:
+        if config.measurements_active and measurements is None:
             from qheart.measurements import (
                 asked_measurement_text,
                 feature_readings,
@@ -226,7 +226,7 @@ class QHeart:
                                            [r.options for r in resolved])
         texts = self.prompt_texts(questions, resolved, reports, measurements, hints)
         sig = torch.as_tensor(np.asarray(signals, dtype=np.float32)) if config.use_ecg else None
-        measured = lambda i: measurements[i] if config.use_measurements else None  # noqa: E731
+        measured = lambda i: measurements[i] if config.measurements_active else None  # noqa: E731
         hinted = lambda i: hints[i] if hints is not None else None  # noqa: E731
         out: list[Answer] = []
         if decode == "rank":

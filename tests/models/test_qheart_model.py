@@ -249,6 +249,28 @@ def test_switches_freeze_what_they_say() -> None:
     assert [layer.self_attn.layer_idx for layer in cut.model.layers] == [0, 1]
 
 
+@pytest.mark.parametrize("scope", ["all", "asked"])
+def test_measurements_reach_only_models_that_see_the_ecg_and_never_name_the_question_to_a_deaf_one(
+        scope: str) -> None:
+    from qheart.models.prompts import PromptParts, prompt_text
+
+    line = "Measured: qt interval 412 ms within the normal range."
+
+    def user(**switches) -> str:
+        config = ModelConfig(encoder=TINY_ENCODER, use_measurements=True,
+                             measurement_scope=scope, **switches)
+        parts = PromptParts(question="What range is the qt interval in?", options=["a", "b"],
+                            **config.measurement_fields(line))
+        return prompt_text(parts, with_ecg=config.use_ecg,
+                           with_question=config.use_question).user
+
+    assert line in user()
+    assert line not in user(use_ecg=False)  # blind: measurements are ECG information
+    assert (line in user(use_question=False)) == (scope == "all")  # deaf: the line names the qt
+    off = ModelConfig(encoder=TINY_ENCODER, measurement_scope=scope)
+    assert not off.measurements_active and not any(off.measurement_fields(line).values())
+
+
 def test_paper_preset_on_the_meta_device_with_llama_3_2_1b_shapes(capsys) -> None:
     config = TrainConfig.from_name("paper")
     assert config.lr == 5e-5 and config.batch_size == 32 and config.betas == (0.9, 0.98)

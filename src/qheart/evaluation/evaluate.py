@@ -50,7 +50,7 @@ def split_questions(model: QHeart, bench: Benchmark, split: str, subset: float |
         data = data.select([i for i, s in enumerate(data.samples) if s.sample_id in keep])
     if limit is not None and limit < len(data):
         data = data.select(list(range(limit)))
-    if model.config.use_measurements:
+    if model.config.measurements_active:
         from qheart.training.instruct import measurement_cache
 
         scope = model.config.measurement_scope

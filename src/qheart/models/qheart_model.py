@@ -97,7 +97,8 @@ class ModelConfig(Config):
     and transformers' mean) or "question" (each question's tokens share one unit of weight, so
     a one-token "yes" counts as much as a ten-token lead list; beyond the paper)."""
     use_measurements: bool = False
-    """Add ECG measurements (intervals, axis) as text (beyond the paper)."""
+    """Add ECG measurements (intervals, axis) as text (beyond the paper); see measurements_active
+    for who never sees them."""
     measurement_scope: str = "all"
     """With use_measurements: "all" (the whole block in the ECG's context, shared by its
     questions) or "asked" (one line after the question with only the numeric features, or the
@@ -151,10 +152,19 @@ class ModelConfig(Config):
         it the question."""
         return self.finding_hints and self.use_ecg and self.use_question
 
+    @property
+    def measurements_active(self) -> bool:
+        """Measurements come from the ECG, so a blind model never sees them; the "asked" line
+        names what the question asks about, so, like a hint, it would give a deaf model the
+        question."""
+        return self.use_measurements and self.use_ecg and (
+            self.measurement_scope == "all" or self.use_question)
+
     def measurement_fields(self, text: str | None) -> dict[str, str | None]:
         """`PromptParts` keyword arguments for one question's measurement text: the ECG's
-        context (scope "all") or the question part (scope "asked"); none without the switch."""
-        shown = text if self.use_measurements else None
+        context (scope "all") or the question part (scope "asked"); none unless
+        `measurements_active`."""
+        shown = text if self.measurements_active else None
         asked = self.measurement_scope == "asked"
         return {"measurements": None if asked else shown,
                 "asked_measurements": shown if asked else None}

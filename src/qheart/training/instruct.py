@@ -325,7 +325,7 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
     train = QASet.load(inputs.bench, "train", caches["train"])
     valid = QASet.load(inputs.bench, "valid", caches["valid"], limit=config.val_questions,
                        seed=config.seed)
-    if config.model.use_measurements:
+    if config.model.measurements_active:
         scope = config.model.measurement_scope
         with accelerator.main_process_first():
             for data in (train, valid):
