@@ -135,10 +135,11 @@ class QASet:
                                 hinted_findings(reader.bank, s.question, o, s.attribute))
                       for i, (s, o) in enumerate(zip(self.samples, self.options, strict=True))]
 
-    def add_measurements(self, cache: Path, *, scope: str = "all", progress: bool = False
-                         ) -> None:
-        """Measure each distinct ECG once (cached as JSON by ecg_id in `cache`) and keep each
-        question's text: its ECG's block (scope "all") or the line of what it asks ("asked")."""
+    def add_measurements(self, cache: Path, *, scope: str = "all", progress: bool = False,
+                         workers: int | None = None) -> None:
+        """Measure each distinct ECG once (cached as JSON by ecg_id in `cache`; on `workers`
+        processes, None for all cores) and keep each question's text: its ECG's block (scope
+        "all") or the line of what it asks ("asked")."""
         import json
 
         from tqdm.auto import tqdm
@@ -146,16 +147,18 @@ class QASet:
         from qheart.measurements import (
             asked_measurement_text,
             feature_readings,
-            measure_ecg,
             measurement_text,
         )
+        from qheart.measurements.parallel import measure_rows
 
         render = measurement_text if scope == "all" else feature_readings
         known: dict = json.loads(cache.read_text()) if cache.is_file() else {}
         todo = sorted({(s.ecg_id, int(r)) for s, r in zip(self.samples, self.rows, strict=True)
                        if str(s.ecg_id) not in known})
-        for ecg_id, row in tqdm(todo, desc="measure", unit="ecg", disable=not progress):
-            known[str(ecg_id)] = render(measure_ecg(self.store.signal(row)))
+        measured = measure_rows(self.store, [row for _, row in todo], render, workers=workers)
+        for (ecg_id, _), value in tqdm(zip(todo, measured), total=len(todo), desc="measure",
+                                       unit="ecg", disable=not progress):
+            known[str(ecg_id)] = value
         if todo:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_name(f".{cache.name}.tmp")
