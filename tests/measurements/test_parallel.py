@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qheart.data.store import SignalStore
-from qheart.measurements import feature_readings, measure_ecg
-from qheart.measurements import parallel
+from qheart.measurements import feature_readings, measure_ecg, parallel
 
 
 def test_worker_processes_measure_rows_in_order_as_the_calling_process_does(qa_world, monkeypatch

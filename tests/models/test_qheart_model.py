@@ -288,6 +288,9 @@ def test_paper_preset_on_the_meta_device_with_llama_3_2_1b_shapes(capsys) -> Non
     assert config.model.lora_dropout == 0.1 and small.model.lora_dropout == 0.0
     # Question dropout is beyond the paper: only the CPU preset uses it.
     assert config.model.question_dropout == 0.0 and small.model.question_dropout == 0.5
+    # So are the asked measurements: the paper's prompt has none.
+    assert small.model.measurements_active and small.model.measurement_scope == "asked"
+    assert not config.model.use_measurements
     # So are finding hints and per-question answer loss (measured together; see the preset).
     assert config.model.answer_weighting == "token" and not config.model.finding_hints
     assert small.model.answer_weighting == "question" and small.model.hints_active

@@ -18,20 +18,21 @@ SYSTEMS: dict[str, list[str]] = {
     "no-positional-skip": ["model.positional_skip=false"],
     "frozen-llm": ["model.freeze_llm=true"],
     "frozen-encoder": ["model.freeze_encoder=true"],
-    "measurements": ["model.use_measurements=true"],
-    "asked-measurements": ["model.use_measurements=true", "model.measurement_scope=asked"],
+    "all-measurements": ["model.use_measurements=true", "model.measurement_scope=all"],
+    "no-measurements": ["model.use_measurements=false"],
     "lead-tokens": ["model.lead_tokens=true"],
     "measurement-tokens": ["model.lead_tokens=true", "model.measurement_tokens=true"],
     "no-finding-hints": ["model.finding_hints=false"],
     "per-token-loss": ["model.answer_weighting=token"],
 }
 """Table 3/4's systems as `--set` overrides of the same preset (one config field each), and
-six beyond the paper: `measurements` (ECG measurements as text in the prompt; `asked-
-measurements`: only those the question names, as a line after it), `lead-tokens`
-(per-lead signal-quality features and lead names in the prefix), `measurement-tokens` (the
-measurements as numbers in the prefix, on top of the lead tokens), and two that take back a
-`cpu-small` choice: `no-finding-hints` (without the encoder's reading of the findings a question
-names) and `per-token-loss` (answer tokens weighted alike instead of once per question)."""
+six beyond the paper: `all-measurements` (the ECG's whole measurement block in its context
+instead of only what the question names), `lead-tokens` (per-lead signal-quality features and
+lead names in the prefix), `measurement-tokens` (the measurements as numbers in the prefix, on
+top of the lead tokens), and three that take back a `cpu-small` choice: `no-measurements`
+(without the line of the measurements the question names), `no-finding-hints` (without the
+encoder's reading of the findings a question names) and `per-token-loss` (answer tokens
+weighted alike instead of once per question)."""
 
 
 def _print_em(console, title: str, em) -> None:
