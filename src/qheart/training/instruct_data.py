@@ -156,8 +156,8 @@ class QASet:
         todo = sorted({(s.ecg_id, int(r)) for s, r in zip(self.samples, self.rows, strict=True)
                        if str(s.ecg_id) not in known})
         measured = measure_rows(self.store, [row for _, row in todo], render, workers=workers)
-        for (ecg_id, _), value in tqdm(zip(todo, measured, strict=True), total=len(todo), desc="measure",
-                                       unit="ecg", disable=not progress):
+        for (ecg_id, _), value in tqdm(zip(todo, measured, strict=True), total=len(todo),
+                                       desc="measure", unit="ecg", disable=not progress):
             known[str(ecg_id)] = value
         if todo:
             cache.parent.mkdir(parents=True, exist_ok=True)
