@@ -13,6 +13,11 @@ below/within/above class agreement with the label, and the ratio neurokit2 MAE /
 With reference measurements (PTB-XL+ style CSV keyed by ecg_id) and the PTB-XL records:
 
     .venv/bin/python benchmarks/bench_measure.py --reference ref.csv --ptbxl /data/ptb-xl
+
+Throughput of measuring a signal store's ECGs (what training does before its first step) in
+this process against worker processes on every core, side by side on the same rows:
+
+    .venv/bin/python benchmarks/bench_measure.py --store runs/demo/bench/store --n 200
 """
 
 from __future__ import annotations
@@ -181,6 +186,25 @@ def print_table(scores: dict, seconds: dict, n: int) -> None:
           + ", ".join(f"{m} {1000 * t / n:.1f}" for m, t in seconds.items()))
 
 
+def throughput(store_dir: Path, n: int) -> None:
+    """ECGs/s of `measure_rows` in this process and on every core, same rows, same results."""
+    from qheart.data.store import SignalStore
+    from qheart.measurements import feature_readings
+    from qheart.measurements.parallel import default_workers, measure_rows
+
+    store = SignalStore(store_dir)
+    rows = list(range(min(n, len(store))))
+    timings, results = {}, {}
+    for workers in (1, default_workers()):
+        start = time.perf_counter()
+        results[workers] = list(measure_rows(store, rows, feature_readings, workers=workers))
+        timings[workers] = time.perf_counter() - start
+    one, every = timings[1], timings[default_workers()]
+    print(f"{len(rows)} ECGs of {store_dir}: 1 process {len(rows) / one:.1f} ECG/s, "
+          f"{default_workers()} workers {len(rows) / every:.1f} ECG/s (×{one / every:.2f}); "
+          f"same readings: {results[1] == results[default_workers()]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=300, help="Synthetic ECGs to measure.")
@@ -188,7 +212,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="Also write the scores here.")
     parser.add_argument("--reference", type=Path, help="Reference CSV keyed by ecg_id (see README).")
     parser.add_argument("--ptbxl", type=Path, help="PTB-XL folder with ptbxl_database.csv.")
+    parser.add_argument("--store", type=Path, help="Time measuring --n rows of this signal store "
+                        "on one process and on every core instead.")
     args = parser.parse_args()
+    if args.store is not None:
+        throughput(args.store, args.n)
+        return
     if args.reference is not None:
         from qheart.measurements.agreement import agreement_with_reference, ptbxl_loader
 
