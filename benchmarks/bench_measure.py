@@ -194,15 +194,16 @@ def throughput(store_dir: Path, n: int) -> None:
 
     store = SignalStore(store_dir)
     rows = list(range(min(n, len(store))))
+    every_core = default_workers()
     timings, results = {}, {}
-    for workers in (1, default_workers()):
+    for workers in (1, every_core):
         start = time.perf_counter()
         results[workers] = list(measure_rows(store, rows, feature_readings, workers=workers))
         timings[workers] = time.perf_counter() - start
-    one, every = timings[1], timings[default_workers()]
+    one, every = timings[1], timings[every_core]
     print(f"{len(rows)} ECGs of {store_dir}: 1 process {len(rows) / one:.1f} ECG/s, "
-          f"{default_workers()} workers {len(rows) / every:.1f} ECG/s (×{one / every:.2f}); "
-          f"same readings: {results[1] == results[default_workers()]}")
+          f"{every_core} workers {len(rows) / every:.1f} ECG/s (×{one / every:.2f}); "
+          f"same readings: {results[1] == results[every_core]}")
 
 
 def main() -> None:

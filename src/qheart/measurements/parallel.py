@@ -1,9 +1,10 @@
 """Measuring many stored ECGs on every core.
 
-Delineating one ECG is about 60 ms of NumPy/SciPy on one core that mostly holds the GIL, so
-threads do not help and a benchmark's thousands of ECGs are worth worker processes: at paper
-scale (PTB-XL's 21,799 records) that is 20 minutes on one core. Workers open the signal store
-themselves and receive only row numbers, so nothing large is pickled.
+Delineating one ECG is about 18 ms of NumPy/SciPy on one core (56 ECG/s on the demo's store,
+benchmarks/bench_measure.py --store) that mostly holds the GIL, so threads do not help; at paper
+scale (PTB-XL's 21,799 records) one core takes about 7 minutes, so large sets are worth worker
+processes. Workers open the signal store themselves and receive only row numbers, so nothing
+large is pickled.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from qheart.measurements.measure import Measurements, measure_ecg
 T = TypeVar("T")
 
 MIN_ROWS_PER_WORKER = 16
-"""Fewer rows than this per worker are measured in the calling process: starting a pool
-costs about a second."""
+"""Fewer rows than this per worker are measured in the calling process: starting a
+forkserver pool costs about as much as measuring a few dozen ECGs (bench_measure.py --store,
+idle 2-core machine: 200 rows ×0.95 on 2 workers against one process, 1,000 rows ×1.57)."""
 
 _worker_store: SignalStore | None = None
 _worker_render: Callable[[Measurements], object] | None = None
