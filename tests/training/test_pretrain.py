@@ -201,6 +201,18 @@ def test_cli_help(command: str) -> None:
     assert "--data" in result.output
 
 
+@pytest.mark.parametrize(("args", "named"), [
+    (["--labels", "ptbxl-super"], "--scp-statements"),
+    (["--labels", "ptbxl"], "--labels"),
+    (["--prompts", "median"], "--prompts"),
+])
+def test_zero_shot_refuses_bad_options_before_loading_anything(tmp_path, args, named) -> None:
+    result = CliRunner().invoke(app, ["zero-shot", "--encoder", str(tmp_path / "none"),
+                                      "--data", str(tmp_path / "none"), *args])
+    assert result.exit_code == 2
+    assert named in result.output and "Traceback" not in result.output
+
+
 def test_schedule_warms_up_decays_and_fits_a_time_budget() -> None:
     schedule = sched.WarmupCosine(warmup=10, total=100)
     assert schedule(0) < schedule(5) < schedule(9) <= 1.0

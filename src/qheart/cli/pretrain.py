@@ -87,8 +87,17 @@ def zero_shot(
     from rich.console import Console
     from rich.table import Table
 
-    from qheart.evaluation.zero_shot import run_zero_shot
+    from qheart.evaluation.zero_shot import LABEL_SETS, PROMPTINGS, run_zero_shot
 
+    if labels not in LABEL_SETS:
+        raise typer.BadParameter(f"unknown label set {labels!r}; known: {', '.join(LABEL_SETS)}",
+                                 param_hint="--labels")
+    if labels.startswith("ptbxl-") and scp_statements is None:
+        raise typer.BadParameter(f"{labels} needs PTB-XL's scp_statements.csv (in the PTB-XL "
+                                 "folder, beside ptbxl_database.csv)", param_hint="--scp-statements")
+    if prompts not in PROMPTINGS:
+        raise typer.BadParameter(f"unknown prompting {prompts!r}; known: {', '.join(PROMPTINGS)}",
+                                 param_hint="--prompts")
     result = run_zero_shot(encoder, data, labels, scp_statements=scp_statements,
                            all_rows=all_rows, probe=probe, min_positives=min_positives,
                            prompting=prompts)
