@@ -15,6 +15,7 @@ from qheart.models.finding_hints import (
     FindingBank,
     HintReader,
     bank_vocabulary,
+    fit_gaussian_1d,
     hint_line,
     hinted_findings,
     presence_labels,
@@ -73,6 +74,26 @@ def test_calibration_turns_a_backwards_finding_around_and_skips_thin_ones() -> N
     z = np.stack([bank.directions[af], -bank.directions[af]])
     p = bank.probabilities(z)[:, af]
     assert p[0] < 0.5 < p[1]
+
+
+def test_calibration_sits_midway_between_the_classes_not_at_the_tight_class_edge() -> None:
+    # nearly separable, as synthetic sinus rhythm is: a tight present class, a wide absent one
+    rng = np.random.default_rng(0)
+    present = rng.normal(0.9, 0.2, size=500)
+    absent = rng.normal(-0.8, 0.8, size=500)
+    x = np.concatenate([present, absent])
+    y = np.arange(1000) < 500
+    slope, intercept = fit_gaussian_1d(x, y)
+    midpoint = -intercept / slope
+    assert abs(midpoint - (present.mean() + absent.mean()) / 2) < 1e-9
+    # a present ECG shifted below the tight class (real sinus rhythm: 0.44) still reads present
+    assert 1 / (1 + np.exp(-(slope * 0.44 + intercept))) > 0.6
+    # the priors of the examples move the line: 3 present for every absent, p(midpoint) = 0.75
+    slope3, intercept3 = fit_gaussian_1d(np.concatenate([present, present, present, absent]),
+                                         np.arange(2000) < 1500)
+    assert 1 / (1 + np.exp(-(slope3 * midpoint + intercept3))) == pytest.approx(0.75, abs=0.02)
+    with pytest.raises(ValueError, match="≥ 2 examples per class"):
+        fit_gaussian_1d(np.array([0.0, 1.0, 2.0]), np.array([True, False, False]))
 
 
 def test_the_training_answer_says_which_findings_are_present() -> None:
