@@ -68,6 +68,8 @@ class ModeResult:
     invalid: int
     type_mismatches: int
     """Answers whose resolved question type differs from the dataset's (the API resolves it)."""
+    answers: list[frozenset[str]]
+    """Each question's answer as a normalised set, to compare modes question by question."""
 
     @property
     def per_s(self) -> float:
@@ -104,6 +106,7 @@ def run_mode(model, q: Questions, mode: str, batch_size: int, progress: bool) ->
     """Answer every question in `mode`, timed; score the answers."""
     from tqdm.auto import tqdm
 
+    from qheart.data.options import answer_set
     from qheart.evaluation.metrics import exact_match
 
     decode, fixed_batch, label = MODES[mode]
@@ -125,22 +128,30 @@ def run_mode(model, q: Questions, mode: str, batch_size: int, progress: bool) ->
     em = exact_match(predicted, q.gold, q.types, q.attributes)
     return ModeResult(mode, label, size, seconds, len(answers), em.overall.accuracy,
                       em.avg.accuracy, sum(not p for p in predicted),
-                      sum(a.question_type != t for a, t in zip(answers, q.types, strict=True)))
+                      sum(a.question_type != t for a, t in zip(answers, q.types, strict=True)),
+                      [frozenset(answer_set(p)) for p in predicted])
+
+
+def same_answers(result: ModeResult, base: ModeResult) -> float:
+    """Share of questions `result` answers with exactly `base`'s option set: equal EM can hide
+    different answers."""
+    return float(np.mean([a == b for a, b in zip(result.answers, base.answers, strict=True)]))
 
 
 def print_table(results: list[ModeResult]) -> None:
     base = next((r for r in results if r.mode == "authors"), results[0])
     header = (f"{'mode':<52} {'batch':>5} {'seconds':>8} {'q/s':>7} {'speed-up':>8} "
-              f"{'EM':>6} {'EM avg':>6} {'invalid':>7}")
+              f"{'EM':>6} {'EM avg':>6} {'invalid':>7} {'same answer':>11}")
     print(header)
     print("-" * len(header))
     for r in results:
         print(f"{r.label:<52} {r.batch_size:>5} {r.seconds:>8.1f} {r.per_s:>7.2f} "
               f"{r.per_s / base.per_s:>7.2f}× {r.em_overall:>6.3f} {r.em_avg:>6.3f} "
-              f"{r.invalid:>7}")
+              f"{r.invalid:>7} {same_answers(r, base):>11.3f}")
     print("EM: exact match over all questions; EM avg: mean of the per-type EMs (verify, choose, "
           "query); invalid: empty answers (generated text naming no option). Speed-up: q/s over "
-          f"{base.label}.")
+          f"{base.label}; same answer: share of questions answered with the same option set "
+          "as it.")
     mismatched = {r.mode: r.type_mismatches for r in results if r.type_mismatches}
     if mismatched:
         print(f"note: the API resolved another question type than the dataset's for "
