@@ -70,6 +70,20 @@ def test_compare_two_results_folders(both_decodings, tmp_path) -> None:
     assert one.exit_code != 0 and "exactly two" in one.output
 
 
+def test_compare_pools_comma_separated_seeds_seed_by_seed(both_decodings, tmp_path) -> None:
+    _, out, _ = both_decodings
+    rank, generate = str(out / "test-rank"), str(out / "test-generate")
+    result = runner.invoke(app, ["evaluate", "--compare", f"{rank},{rank}", "--compare",
+                                 f"{generate},{generate}", "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    assert "(2 seeds)" in result.output
+    cells = json.loads((tmp_path / "cmp" / "paired.json").read_text())["cells"]
+    assert cells["overall"]["n"] == 24  # 12 questions × 2 seeds
+    uneven = runner.invoke(app, ["evaluate", "--compare", f"{rank},{rank}", "--compare", generate])
+    message = " ".join(uneven.output.replace("│", " ").split())  # unwrap the error box
+    assert uneven.exit_code == 2 and "A has 2 results and B 1" in message
+
+
 def test_compare_names_the_systems_by_where_their_results_lie(tmp_path) -> None:
     from qheart.cli.evaluate import _system_name
 

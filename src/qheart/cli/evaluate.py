@@ -112,19 +112,32 @@ def _system_name(path: Path) -> str:
     return above_tag.parent.name if above_tag.name == "eval" else above_tag.name
 
 
+def _seed_runs(path: Path) -> list[Path]:
+    """One --compare value: a results folder or CSV, or several (seeds) joined by commas."""
+    return [_questions_csv(Path(part)) for part in str(path).split(",") if part]
+
+
 def compare_results(paths: list[Path], out: Path | None, console) -> None:
-    """Paired comparison of two evaluations of the same questions (A = the first)."""
+    """Paired comparison of two evaluations of the same questions (A = the first); each side may
+    be several seeds, comma-separated, seed s of A paired with seed s of B and pooled."""
     from qheart.evaluation.paired import pair_records, paired_cells, paired_markdown
     from qheart.evaluation.report import read_questions_csv
 
     if len(paths) != 2:
         raise typer.BadParameter(f"--compare takes exactly two results (A, then B), got {len(paths)}")
-    csvs = [_questions_csv(p) for p in paths]
-    names = [_system_name(p) for p in paths]
+    runs = [_seed_runs(p) for p in paths]
+    if len(runs[0]) != len(runs[1]):
+        raise typer.BadParameter(f"--compare: A has {len(runs[0])} results and B {len(runs[1])}; "
+                                 "give both sides the same seeds, in the same order")
+    csvs = [", ".join(str(c) for c in side) for side in runs]
+    names = [_system_name(side[0]) for side in runs]
     if names[0] == names[1]:
         names = ["A", "B"]
+    if len(runs[0]) > 1:
+        names = [f"{name} ({len(runs[0])} seeds)" for name in names]
     try:
-        pairs = pair_records([read_questions_csv(csvs[0])], [read_questions_csv(csvs[1])])
+        pairs = pair_records([read_questions_csv(c) for c in runs[0]],
+                             [read_questions_csv(c) for c in runs[1]])
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     cells = paired_cells(pairs)
@@ -213,7 +226,8 @@ def evaluate(
     ] = None,
     compare: Annotated[list[Path] | None, typer.Option(
         help="Twice: two results folders (or *_questions.csv) of the same questions; prints A − B "
-             "per type, paired (bootstrap interval, exact McNemar).")] = None,
+             "per type, paired (bootstrap interval, exact McNemar). Several seeds per side: "
+             "comma-separated, in the same order on both sides (pooled, seed by seed).")] = None,
 ) -> None:
     """Exact match per question type (Tables 3–4), text metrics, and the real-data yardstick."""
     from rich.console import Console
