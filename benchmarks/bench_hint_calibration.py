@@ -16,8 +16,7 @@ fitted here on the same training examples of a model folder's bank and measured 
         --bench runs/demo/bench \\
         --ptbxl ../shared/real-samples/ptb-xl --deepfake runs/deepfake
 
-The logistic line is the one `calibrate` fitted before the LDA (the project's logistic regression,
-`zero_shot.fit_logistic`, with one feature).
+"logistic" is `--set model.hint_calibration=logistic`, the calibration before LDA.
 """
 
 from __future__ import annotations
@@ -37,25 +36,13 @@ def normal_reads(finding: str) -> bool:
     return finding in NORMAL_READS or finding.startswith("none of ")
 
 
-def logistic_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    from qheart.evaluation.zero_shot import fit_logistic
-
-    predict = fit_logistic(x[:, None].astype(np.float64), y[:, None].astype(np.float64))
-    at_zero, at_one = (float(predict(np.full((1, 1), v))[0, 0]) for v in (0.0, 1.0))
-    return at_one - at_zero, at_zero
-
-
 def calibrations(bank, finding: np.ndarray, score: np.ndarray, present: np.ndarray) -> dict:
-    """{"lda": bank calibrated as training does, "logistic": the same findings, logistic lines}."""
-    lda = copy.deepcopy(bank)
-    lda.calibrate(finding, score, present)
-    logistic = copy.deepcopy(lda)
-    for i, name in enumerate(logistic.names):
-        if lda.slope[i] == 1.0 and lda.intercept[i] == 0.0:  # too few examples: left uncalibrated
-            continue
-        mine = finding == name
-        logistic.slope[i], logistic.intercept[i] = logistic_line(score[mine], present[mine])
-    return {"logistic": logistic, "lda": lda}
+    """The bank calibrated each way (`FindingBank.calibrate`) on the same training examples."""
+    banks = {}
+    for method in ("logistic", "lda"):
+        banks[method] = copy.deepcopy(bank)
+        banks[method].calibrate(finding, score, present, method)
+    return banks
 
 
 def question_examples(reader, bench, split: str, batch_size: int = 64):

@@ -58,7 +58,8 @@ def test_bank_scores_are_standardised_and_find_their_finding() -> None:
         HINT_PREFIX + "atrial fibrillation very likely"
 
 
-def test_calibration_turns_a_backwards_finding_around_and_skips_thin_ones() -> None:
+@pytest.mark.parametrize("method", ["lda", "logistic"])
+def test_calibration_turns_a_backwards_finding_around_and_skips_thin_ones(method: str) -> None:
     bank = FindingBank.build(FINDINGS, fake_projection)
     rng = np.random.default_rng(0)
     score = rng.normal(size=400)
@@ -66,7 +67,7 @@ def test_calibration_turns_a_backwards_finding_around_and_skips_thin_ones() -> N
     finding = ["atrial fibrillation"] * 400
     few = ["left axis deviation"] * 10  # too few examples to calibrate
     aucs = bank.calibrate(finding + few, np.concatenate([score, rng.normal(size=10)]),
-                          np.concatenate([present, np.ones(10, dtype=bool)]))
+                          np.concatenate([present, np.ones(10, dtype=bool)]), method)
     af, lad = bank.names.index("atrial fibrillation"), bank.names.index("left axis deviation")
     assert aucs == {"atrial fibrillation": pytest.approx(0.0, abs=1e-6)}
     assert bank.slope[af] < -1.0  # higher score, less likely
@@ -94,6 +95,17 @@ def test_calibration_sits_midway_between_the_classes_not_at_the_tight_class_edge
     assert 1 / (1 + np.exp(-(slope3 * midpoint + intercept3))) == pytest.approx(0.75, abs=0.02)
     with pytest.raises(ValueError, match="≥ 2 examples per class"):
         fit_gaussian_1d(np.array([0.0, 1.0, 2.0]), np.array([True, False, False]))
+
+
+def test_an_unknown_calibration_is_refused_by_the_bank_and_the_config() -> None:
+    from qheart.models.qheart_model import ModelConfig
+
+    bank = FindingBank.build(FINDINGS, fake_projection)
+    with pytest.raises(ValueError, match="unknown hint calibration"):
+        bank.calibrate(["atrial fibrillation"] * 40, np.zeros(40), np.arange(40) >= 20, "isotonic")
+    with pytest.raises(ValueError, match="hint_calibration"):
+        ModelConfig(hint_calibration="isotonic")
+    assert ModelConfig().hint_calibration == "lda"
 
 
 def test_the_training_answer_says_which_findings_are_present() -> None:

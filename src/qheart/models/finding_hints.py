@@ -55,6 +55,8 @@ VERDICTS: tuple[tuple[float, str], ...] = (
 MIN_CALIBRATION = 20
 """Questions (with at least 5 of each answer) a finding needs to be calibrated; findings with
 fewer keep p = sigmoid(standardised score)."""
+CALIBRATIONS = ("lda", "logistic")
+"""How `FindingBank.calibrate` turns a standardised score into a probability."""
 NOT_FINDINGS = frozenset({"numeric_feature"})
 """Attribute types whose attributes are not findings an ECG shows (intervals, durations)."""
 
@@ -62,6 +64,18 @@ NOT_FINDINGS = frozenset({"numeric_feature"})
 def verdict(probability: float) -> str:
     """The verdict word for one calibrated probability."""
     return next(word for bound, word in VERDICTS if probability < bound)
+
+
+def fit_logistic_1d(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(slope, intercept) of p(y=1 | x) = sigmoid(slope·x + intercept), with the project's
+    logistic regression (the linear probe's); its predictions are affine in x, so two of them
+    give the line. The best fit in domain; see `fit_gaussian_1d` for why it is not the default."""
+    from qheart.evaluation.zero_shot import fit_logistic
+
+    predict = fit_logistic(np.asarray(x, dtype=np.float64)[:, None],
+                           np.asarray(y, dtype=np.float64)[:, None])
+    at_zero, at_one = (float(predict(np.full((1, 1), v))[0, 0]) for v in (0.0, 1.0))
+    return at_one - at_zero, at_zero
 
 
 def fit_gaussian_1d(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -146,12 +160,16 @@ class FindingBank:
         """(N, A) standardised scores."""
         return (self.raw_scores(z) - self.mean) / self.std
 
-    def calibrate(self, finding: Sequence[str], score: np.ndarray, present: np.ndarray
-                  ) -> dict[str, float]:
+    def calibrate(self, finding: Sequence[str], score: np.ndarray, present: np.ndarray,
+                  method: str = "lda") -> dict[str, float]:
         """Fit each finding's p(present | standardised score) on training examples
-        (`finding[i]` had `score[i]`, and was present or not); returns the training AUC of the
-        findings that had enough examples (for the run's record)."""
+        (`finding[i]` had `score[i]`, and was present or not) by one of CALIBRATIONS; returns
+        the training AUC of the findings that had enough examples (for the run's record)."""
         from qheart.evaluation.zero_shot import roc_auc
+
+        if method not in CALIBRATIONS:
+            raise ValueError(f"unknown hint calibration {method!r}; known: {CALIBRATIONS}")
+        fit = fit_gaussian_1d if method == "lda" else fit_logistic_1d
 
         self.slope = np.ones(len(self.names), dtype=np.float32)
         self.intercept = np.zeros(len(self.names), dtype=np.float32)
@@ -162,7 +180,7 @@ class FindingBank:
             positives = int(present[mine].sum())
             if mine.sum() < MIN_CALIBRATION or min(positives, int(mine.sum()) - positives) < 5:
                 continue
-            self.slope[i], self.intercept[i] = fit_gaussian_1d(score[mine], present[mine])
+            self.slope[i], self.intercept[i] = fit(score[mine], present[mine])
             aucs[name] = round(roc_auc(present[mine].astype(int), score[mine]), 4)
         return aucs
 

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from qheart.config import Config
 from qheart.data.leads import N_LEADS
 from qheart.models.encoder import ECGEncoder, EncoderConfig
+from qheart.models.finding_hints import CALIBRATIONS
 from qheart.models.lead_features import LeadTokens, lead_signal_features
 from qheart.models.mapper import ETMapper, LeadPositionalSkip
 from qheart.models.measurement_tokens import MeasurementTokens, measure_signals
@@ -107,6 +108,9 @@ class ModelConfig(Config):
     """Add the pre-trained encoder's zero-shot reading of the findings a question names as a
     line of text after the question (beyond the paper; models/finding_hints.py says why).
     Needs the pre-training run's text head; never shown to blind or deaf models."""
+    hint_calibration: str = "lda"
+    """How a hint's score becomes a probability (`finding_hints.CALIBRATIONS`): "lda" (carries
+    over to real ECGs) or "logistic" (the best fit on synthetic ones; models before LDA)."""
     freeze_llm: bool = False
     """No LoRA: only the mapper (and encoder) train ("frozen LLM")."""
     freeze_encoder: bool = False
@@ -134,6 +138,9 @@ class ModelConfig(Config):
         if self.answer_weighting not in ANSWER_WEIGHTINGS:
             raise ValueError(f"answer_weighting must be one of {ANSWER_WEIGHTINGS}, "
                              f"got {self.answer_weighting!r}")
+        if self.hint_calibration not in CALIBRATIONS:
+            raise ValueError(f"hint_calibration must be one of {CALIBRATIONS}, "
+                             f"got {self.hint_calibration!r}")
         if self.measurement_scope not in MEASUREMENT_SCOPES:
             raise ValueError(f"measurement_scope must be one of {MEASUREMENT_SCOPES}, "
                              f"got {self.measurement_scope!r}")

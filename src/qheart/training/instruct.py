@@ -99,7 +99,8 @@ def measurement_cache(bench: Benchmark, scope: str = "all") -> Path:
     return bench.store_dir.parent / "measurements" / f"{bench.store_dir.name}.{kind}.json"
 
 
-def hint_reader(encoder_dir: Path | None, train: QASet, *, batch_size: int = 64):
+def hint_reader(encoder_dir: Path | None, train: QASet, *, calibration: str = "lda",
+                batch_size: int = 64):
     """The finding-hint reader of a run: the training questions' findings projected by the
     pre-training's text head, standardised over the training ECGs (embedded by the pre-trained
     encoder) and calibrated on what the training answers say about them."""
@@ -130,7 +131,7 @@ def hint_reader(encoder_dir: Path | None, train: QASet, *, batch_size: int = 64)
     aucs = {}
     if examples:
         finding, score, present = zip(*examples, strict=True)
-        aucs = bank.calibrate(finding, np.array(score), np.array(present))
+        aucs = bank.calibrate(finding, np.array(score), np.array(present), calibration)
     return HintReader(bank, encoder.embed, aucs)
 
 
@@ -342,7 +343,7 @@ def instruction_tune(config: TrainConfig, inputs: TrainInputs, out: str | Path, 
 
     hints = None
     if config.model.hints_active:
-        hints = hint_reader(inputs.encoder_dir, train)
+        hints = hint_reader(inputs.encoder_dir, train, calibration=config.model.hint_calibration)
         for data in (train, valid):
             data.add_hints(hints, progress=progress and main)
         if main:
