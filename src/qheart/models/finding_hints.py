@@ -18,7 +18,7 @@ training ECGs, then calibrated into a probability on the training questions that
 (`calibrate`), so one set of verdict thresholds (`VERDICTS`) fits every finding. Calibration
 matters: on the demo's training questions some findings' raw scores point the wrong way (atrial
 premature complex AUC 0.23) and some carry nothing (electrode problems 0.50); calibrated, those
-read "uncertain" instead of misleading. The calibration is a two-Gaussian (LDA) one, not a
+read "uncertain" instead of misleading. The default calibration is LDA (two Gaussians), not a
 logistic regression: on synthetic ECGs most findings' scores are nearly separable, and a
 logistic fit then puts p = 0.5 at the edge of the tighter class (sinus rhythm: 0.62, with
 synthetic sinus-rhythm ECGs at 0.88 ± 0.22), so the small shift of real ECGs (real sinus rhythm
