@@ -64,18 +64,17 @@ def question_examples(reader, bench, split: str, batch_size: int = 64):
     return np.array(finding), np.array(score), np.array(present, dtype=bool)
 
 
-def probability(bank, finding: np.ndarray, score: np.ndarray) -> np.ndarray:
-    column = np.array([bank.names.index(f) for f in finding])
+def probability(bank, column, score: np.ndarray) -> np.ndarray:
+    """The bank's calibrated p(present) for standardised `score`s of its finding(s) `column`."""
     return 1.0 / (1.0 + np.exp(-(score * bank.slope[column] + bank.intercept[column])))
 
 
 def print_synthetic(banks: dict, finding, score, present) -> None:
     print("synthetic validation questions (in domain)")
     for name, bank in banks.items():
-        calibrated = np.array([not (bank.slope[bank.names.index(f)] == 1.0
-                                    and bank.intercept[bank.names.index(f)] == 0.0)
-                               for f in finding])
-        p = probability(bank, finding, score)[calibrated]
+        column = np.array([bank.names.index(f) for f in finding])
+        calibrated = (bank.slope[column] != 1.0) | (bank.intercept[column] != 0.0)
+        p = probability(bank, column, score)[calibrated]
         y = present[calibrated]
         loss = -np.mean(np.log(np.clip(np.where(y, p, 1 - p), 1e-6, None)))
         print(f"  {name:9s} accuracy {np.mean((p > 0.5) == y):.3f}  log loss {loss:.3f}  "
@@ -92,8 +91,7 @@ def print_deepfake(banks: dict, reader, store_dir: Path) -> None:
     print(f"  {'finding':45s}" + "".join(f"{name:>10s}" for name in banks))
     for finding in names:
         j = reader.bank.names.index(finding)
-        shares = [np.mean(1 / (1 + np.exp(-(scores[:, j] * b.slope[j] + b.intercept[j]))) > 0.5)
-                  for b in banks.values()]
+        shares = [np.mean(probability(b, j, scores[:, j]) > 0.5) for b in banks.values()]
         if normal_reads(finding) or max(shares) >= 0.05:
             expect = "present" if normal_reads(finding) else "absent"
             print(f"  {finding + ' (' + expect + ')':45s}" + "".join(f"{s:>10.2f}" for s in shares))
@@ -106,12 +104,13 @@ def print_real(banks: dict, reader, ptbxl: Path) -> None:
     from qheart.models.finding_hints import hinted_findings
 
     samples, signals, _ = yardstick_questions(ptbxl)
+    # record-level findings only (noise questions are per lead, and the encoder does not see noise)
+    keep = [i for i, s in enumerate(samples) if s.attribute_type == "scp_code"]
+    samples, signals = [samples[i] for i in keep], signals[keep]
     scores = reader.bank.scores(np.concatenate(
         [reader.embed(signals[i : i + 64]) for i in range(0, len(signals), 64)]))
     per_finding = defaultdict(list)
     for i, sample in enumerate(samples):
-        if sample.attribute_type != "scp_code":  # noise: per lead, and not seen by the encoder
-            continue
         found = hinted_findings(reader.bank, sample.question, ["yes", "no"], sample.attribute)
         if len(found) == 1:
             j = reader.bank.names.index(found[0])
@@ -124,7 +123,7 @@ def print_real(banks: dict, reader, ptbxl: Path) -> None:
         j = reader.bank.names.index(finding)
         row = []
         for name, bank in banks.items():
-            right = (1 / (1 + np.exp(-(score * bank.slope[j] + bank.intercept[j]))) > 0.5) == yes
+            right = (probability(bank, j, score) > 0.5) == yes
             correct[name] += right.tolist()
             row.append(right.mean())
         print(f"  {finding:40s} {len(yes):>4d} {roc_auc(yes.astype(int), score):>5.2f}"
