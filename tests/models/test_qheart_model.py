@@ -13,6 +13,7 @@ from qheart.models.qheart_model import (
     ModelConfig,
     QHeartModel,
     answer_cross_entropy,
+    load_llm,
     truncate_layers,
 )
 from qheart.training.instruct_config import TrainConfig
@@ -327,3 +328,21 @@ def test_grown_sets_are_options_and_no_one_addition_makes_them_more_probable(qa_
         assert mine >= singles[q].max() - 1e-4
         for extra in set(options[q]) - set(answer) - {"none"}:
             assert whole(q, {*answer, extra}) <= mine + 1e-4
+
+
+def test_the_llm_loads_without_asking_transformers_for_hub_kernels(qa_world, monkeypatch) -> None:
+    """transformers ≥ 5.24 kernelizes from the hub by default; on an offline GPU that failed
+    the load (seen on an H200), so every load of ours must say use_kernels=False."""
+    from transformers.modeling_utils import PreTrainedModel
+
+    asked: list[bool] = []
+    original = PreTrainedModel.set_use_kernels
+
+    def record(self, use_kernels, *args, **kwargs):
+        asked.append(bool(use_kernels))
+        return original(self, False, *args, **kwargs)
+
+    monkeypatch.setattr(PreTrainedModel, "set_use_kernels", record)
+    llm, _ = load_llm(ModelConfig(llm=str(qa_world["llm"])))
+    assert asked == [False]
+    assert llm.config.num_hidden_layers >= 1

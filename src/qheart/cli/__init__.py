@@ -7,6 +7,7 @@ happen inside the commands so that `qheart --help` stays instant.
 from __future__ import annotations
 
 import errno
+import os
 from typing import Annotated
 
 import typer
@@ -87,6 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     code 1, handled here once for every command; `qheart --debug ...` re-raises it with its
     traceback. Anything else is a bug and keeps its traceback."""
     _options["debug"] = False
+    # Libraries that load encoders themselves (bert-score) would otherwise fetch hub kernels on a
+    # GPU, which fails offline; our own loads pass use_kernels=False.
+    os.environ.setdefault("USE_HUB_KERNELS", "NO")
     try:
         app(args=argv)
     except Exception as exc:

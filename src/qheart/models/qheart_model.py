@@ -190,7 +190,9 @@ def load_llm(config: ModelConfig, *, dtype: torch.dtype = torch.float32, meta: b
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(llm_config)
     else:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        # use_kernels=False: transformers ≥ 5.24 otherwise fetches hub kernels at load time on a
+        # GPU, which fails offline (seen on an H200) and makes runs depend on downloaded code.
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, use_kernels=False)
     return truncate_layers(model, config.llm_layers), tokenizer
 
 

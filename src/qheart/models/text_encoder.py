@@ -42,7 +42,7 @@ class TextEncoder(nn.Module):
         self.name_or_path = name_or_path
         source = resolve_text_encoder(name_or_path)
         self.tokenizer = AutoTokenizer.from_pretrained(source)
-        self.model = AutoModel.from_pretrained(source)
+        self.model = AutoModel.from_pretrained(source, use_kernels=False)
         self.max_tokens = max_tokens
         self.trainable = trainable
         self.model.requires_grad_(trainable)
