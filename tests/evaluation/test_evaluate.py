@@ -110,3 +110,30 @@ def test_a_bad_subset_is_refused_before_anything_loads(tmp_path) -> None:
     result = CliRunner().invoke(app, ["evaluate", "--model", str(tmp_path / "missing"),
                                       "--data", str(tmp_path), "--subset", "ten percent"])
     assert result.exit_code == 2 and "--subset" in result.output
+
+
+def test_an_unknown_split_is_a_one_line_error_before_the_model_loads(tmp_path) -> None:
+    from qheart.cli import _is_known_error
+    from qheart.data.ecgqa import UnknownChoiceError, load_split
+
+    result = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "absent"), "--data",
+                                 str(tmp_path), "--split", "validation"])
+    message = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2 and "--split must be one of train, valid, test" in message
+    with pytest.raises(UnknownChoiceError, match="unknown split 'dev'"):
+        load_split(tmp_path, "paraphrased", "dev")
+    assert _is_known_error(UnknownChoiceError("x"))  # the console script prints it as one line
+
+
+def test_budgets_and_limits_that_mean_nothing_are_refused_before_any_work(tmp_path) -> None:
+    """--limit 0 once 'evaluated' no question and overwrote a results folder; --max-minutes -1
+    started a training run with no budget at all."""
+    cases = [["evaluate", "--model", str(tmp_path), "--data", str(tmp_path), "--limit", "0"],
+             ["train", "--data", str(tmp_path), "--encoder", str(tmp_path), "--index",
+              str(tmp_path), "--out", str(tmp_path / "m"), "--max-minutes", "-1"],
+             ["pretrain", "--data", str(tmp_path), "--out", str(tmp_path / "p"),
+              "--max-minutes", "0"]]
+    for argv in cases:
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 2, (argv, result.output)
+    assert not (tmp_path / "m").exists() and not (tmp_path / "p").exists()

@@ -201,7 +201,7 @@ def evaluate(
     ] = None,
     decode: Annotated[str, typer.Option(help="rank (always a valid option set) | generate "
                                              "(free text parsed to options) | both")] = "rank",
-    limit: Annotated[int | None, typer.Option(help="At most this many questions.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many questions.")] = None,
     ptbxl: Annotated[Path | None, typer.Option(
         help="A PTB-XL folder (published layout): the real-data yardstick.")] = None,
     out: Annotated[Path | None, typer.Option(help="Results folder (default MODEL/eval/…).")] = None,
@@ -254,6 +254,10 @@ def evaluate(
                                      f"not {multi_rule!r}")
     if data is None and ptbxl is None:
         raise typer.BadParameter("give --data (an ECG-QA split) and/or --ptbxl (the yardstick)")
+    from qheart.data.ecgqa import SPLITS
+
+    if split not in SPLITS:  # before the model loads
+        raise typer.BadParameter(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
     base = out or model / "eval"
     for d in decodes:
         if data is not None:

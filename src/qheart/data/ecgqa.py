@@ -214,9 +214,14 @@ def read_qa_file(path: Path) -> tuple[list[QASample], Counter[str]]:
     return samples, skipped
 
 
+class UnknownChoiceError(ValueError):
+    """A split or variant name ECG-QA does not have (a ValueError, so callers that caught one
+    still do; a qheart error, so the CLI prints it as one line)."""
+
+
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
+        raise UnknownChoiceError(f"unknown {name} {value!r}; expected one of {', '.join(allowed)}")
 
 
 def load_split(dataset_dir: str | Path, variant: str, split: str) -> QASplit:
