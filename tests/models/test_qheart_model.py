@@ -346,3 +346,12 @@ def test_the_llm_loads_without_asking_transformers_for_hub_kernels(qa_world, mon
     llm, _ = load_llm(ModelConfig(llm=str(qa_world["llm"])))
     assert asked == [False]
     assert llm.config.num_hidden_layers >= 1
+
+
+def test_wrapping_the_llm_in_lora_prints_no_deprecation_noise() -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        QHeartModel(ModelConfig(encoder=TINY_ENCODER), tiny_llm())
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)]

@@ -14,6 +14,7 @@ Two savings that leave the function unchanged (tested: same loss, same log-proba
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -272,7 +273,10 @@ class QHeartModel(nn.Module):
             lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
                               lora_dropout=config.lora_dropout,
                               target_modules=list(config.lora_targets), task_type="CAUSAL_LM")
-            llm = get_peft_model(llm, lora)
+            with warnings.catch_warnings():  # peft 0.21 asks transformers 5.25 a deprecated
+                warnings.filterwarnings(    # question on every load; nothing for a user to do
+                    "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+                llm = get_peft_model(llm, lora)
         self.llm = llm
         self.encoder.requires_grad_(not config.freeze_encoder and config.use_ecg)
         self.encoder.mask_embedding.requires_grad_(False)  # masked modelling only (pre-training)
