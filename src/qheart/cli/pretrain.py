@@ -17,7 +17,8 @@ def pretrain(
     out: Annotated[Path, typer.Option(help="Run folder: checkpoint/, encoder/, loss_curve.png, …")],
     preset: Annotated[str, typer.Option(help="Pre-training preset: cpu-small or paper.")] = "cpu-small",
     max_minutes: Annotated[float | None, typer.Option(
-        min=0.01, help="Stop (with a resumable checkpoint and an exported encoder) after this wall time.")] = None,
+        min=0.01,
+        help="Stop (with a resumable checkpoint and an exported encoder) after this wall time.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its checkpoint.")] = False,
     steps: Annotated[int | None, typer.Option(help="Override the preset's max_steps (0: export the "
                                                    "untrained encoder).")] = None,

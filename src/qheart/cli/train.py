@@ -29,7 +29,8 @@ def train(
         "--set", help="Override any config field, e.g. --set model.use_ecg=false "
                       "--set lr=1e-4 (repeatable).")] = None,
     max_minutes: Annotated[float | None, typer.Option(
-        min=0.01, help="Wall-time budget: the cosine schedule is fitted to it; a resumable checkpoint "
+        min=0.01,
+        help="Wall-time budget: the cosine schedule is fitted to it; a resumable checkpoint "
              "and the model are left at the end.")] = None,
     max_steps: Annotated[int | None, typer.Option(min=1, help="Override the optimiser steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
