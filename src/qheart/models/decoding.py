@@ -31,7 +31,7 @@ MultiRule = Literal["grow", "threshold"]
 MULTI_RULES: tuple[str, ...] = ("grow", "threshold")
 MULTI_RULE: MultiRule = "grow"
 """How rank decoding sizes a multi-answer set; chosen on the validation split with
-benchmarks/bench_multi_answer.py (the README gives the numbers)."""
+benchmarks/bench_multi_answer.py (docs/experiments/instruction-tuning.md gives the numbers)."""
 
 MULTI_THRESHOLD = 0.7
 """The `threshold` rule: an extra option joins a multi-answer set when its probability ≥ this ×

@@ -3,7 +3,7 @@ names, as one short line of text in the question (beyond the paper; `model.findi
 
 Why: on 2 CPU cores the LLM does not learn, in a few hundred steps, to relate the 12 prefix
 tokens to the finding a verify question names. Q-HEART's verify accuracy stays at chance
-(0.52–0.55 in every run of the README) although the pre-trained encoder knows the answer: its
+(0.52–0.55 in every run of docs/experiments/instruction-tuning.md) although the pre-trained encoder knows the answer: its
 similarity between the ECG and the finding's report statements (the contrastive pre-training's
 own space) separates the demo test split's yes from no at AUC 0.76 on scp-code verify questions
 and 0.94 on axis ones. Comparing a question's finding with the ECG inside the LLM is a binding
@@ -84,8 +84,8 @@ def fit_gaussian_1d(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
     Why not a logistic regression: with nearly separable classes its line is set by the few
     examples in the gap, so p = 0.5 sits at the edge of the tighter class; here it sits midway
-    between the class means, which a shift between domains moves less (measured in the README,
-    "Finding hints on real ECGs")."""
+    between the class means, which a shift between domains moves less (measured in
+    docs/experiments/instruction-tuning.md, "Finding hints on real ECGs")."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=bool)
     present, absent = x[y], x[~y]
     if min(len(present), len(absent)) < 2:

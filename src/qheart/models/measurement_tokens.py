@@ -2,8 +2,7 @@
 (beyond the paper; issue 13's measurements, second form).
 
 Why numbers: put in the prompt as a text block, the measurements were not read. On 2 CPU cores
-the LLM does not learn to copy from its context in the few hundred steps it gets (README,
-"ECG measurements"). Here they enter the prefix as embeddings, like the lead tokens: token i gets
+the LLM does not learn to copy from its context in the few hundred steps it gets (docs/experiments/measurements-in-the-prompt.md). Here they enter the prefix as embeddings, like the lead tokens: token i gets
 an MLP of the global values (rate, RR variability, P, PR, QRS, QT, QTc, axis; each numeric
 feature's below/within/above class from the one reference table) together with lead i's own
 (ST level, T amplitude and polarity, signal quality). A NaN (a value `measure_ecg` could not
@@ -13,7 +12,7 @@ They are measured inside the forward pass from the same signals the encoder sees
 that builds a prefix (training, ranking, generation, the API) gets them without extra inputs. The
 price is `measure_ecg` on each distinct ECG of a batch: about 0.14 s per ECG on one CPU core.
 
-They join the prefix before its norm. Measured there (README, `runs/h14`) they cost query EM;
+They join the prefix before its norm. Measured there (docs/experiments/instruction-tuning.md, `runs/h14`) they cost query EM;
 the lead tokens, which started in the same place, were drowned there by the mapper's signal.
 """
 
