@@ -164,6 +164,38 @@ def test_normal_ecgs_have_no_st_deviation():
         assert np.all(np.abs(M.st_levels(beat, d)) < 0.06)
 
 
+V2_V3 = _lead_mask(("V2", "V3"))
+
+
+def test_v5_normal_ecgs_carry_an_st_takeoff_in_v2_v3_and_nothing_elsewhere():
+    levels = []
+    for seed in range(6):
+        sim = simulate_plan(F.Plan(), np.random.default_rng([20_251_124, seed]), "v5")
+        assert F.ST_ELEVATION not in sim.truth.labels.lead_findings
+        beat, d = delineated(sim)
+        st = M.st_levels(beat, d)
+        assert np.all(st[V2_V3] < 0.2) and np.all(np.abs(st[~V2_V3]) < 0.08), st
+        levels.append(st[V2_V3].max())
+    # the real records' median V2 ST (J+60 ms) is 0.13 mV; v3's normal ECGs have none
+    assert np.median(levels) > 0.05, levels
+
+
+@pytest.mark.parametrize("fields", [{"st_change": "elevation"},
+                                    {"mi_territory": "anteroseptal", "mi_stage": "early"}],
+                         ids=lambda f: "-".join(str(v) for v in f.values()))
+@pytest.mark.parametrize("seed", range(3))
+def test_v5_labels_st_elevation_in_v2_v3_only_from_the_guideline_threshold(fields, seed):
+    sim = simulate_plan(F.Plan(**fields), np.random.default_rng([20_251_124, seed]), "v5")
+    up = _lead_mask(sim.truth.labels.lead_findings.get(F.ST_ELEVATION, ()))
+    down = _lead_mask(sim.truth.labels.lead_findings.get(F.ST_DEPRESSION, ()))
+    beat, d = delineated(sim)
+    st = M.st_levels(beat, d)
+    assert np.all(st[up & V2_V3] >= 0.18), st  # 0.2 mV in V2-V3 (Fourth Universal Definition)
+    assert np.all(st[up & ~V2_V3] >= 0.08), st
+    assert np.all(st[~up & ~down & V2_V3] < 0.18), st
+    assert np.all(np.abs(st[~up & ~down & ~V2_V3]) < 0.08), st
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_inverted_t_waves_are_in_the_named_leads_only(seed):
     for fields in ({"t_inversion": True}, {"mi_territory": "inferior", "mi_stage": "middle"}):

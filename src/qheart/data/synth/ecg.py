@@ -141,7 +141,7 @@ def realise(
         model = build_beat(plan, iv, rng, realism)
         if model is None:
             continue
-        labels = label_beat(plan, measure_beat(model))
+        labels = label_beat(plan, measure_beat(model), realism)
         if labels is not None:
             if realism.conduction_variants:
                 plan = replace(plan, fascicular=F.fascicular_block(plan, labels.axis))

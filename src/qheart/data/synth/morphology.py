@@ -33,6 +33,11 @@ ST_OFFSET_MS = 40.0
 """ST level is read at J + 40 ms (T waves start later than J + 50 ms by construction)."""
 ST_YES, ST_NO = 0.10, 0.065
 """|ST| ≥ 0.1 mV labels elevation/depression (1 mm); unlabelled leads stay below 0.065 mV."""
+ST_YES_V2V3, ST_NO_V2V3 = 0.20, 0.165
+"""With `Realism.normal_st_takeoff` (v5): ST elevation in V2-V3 counts from 0.2 mV (the Fourth
+Universal Definition of MI's threshold for men ≥ 40; a healthy young man's V2-V3 ST reaches
+0.1-0.25 mV), and unlabelled V2-V3 stay below 0.165 mV. Depression keeps ST_YES everywhere."""
+TAKEOFF_LEADS = ("V2", "V3")
 T_YES, T_NO = -0.10, -0.065
 Q_YES_MS, Q_YES_MV = 30.0, 0.10
 Q_NO_MS, Q_NO_MV = 22.0, 0.05
@@ -255,10 +260,23 @@ def _q_ok(waves: list[Wave], qrs_ms: float, territory: tuple[str, ...],
     return bool(np.all(q_yes | q_no)) and _covers(territory, q_yes)
 
 
-def _st_ok(want: str | None, territory: tuple[str, ...] | None):
+def elevation_limits(realism: Realism) -> tuple[np.ndarray, np.ndarray]:
+    """Per lead, (ST level from which elevation is labelled, level an unlabelled lead stays
+    below), in mV: ST_YES / ST_NO everywhere, V2-V3 raised where the realism has a takeoff."""
+    yes, no = np.full(len(LEADS), ST_YES), np.full(len(LEADS), ST_NO)
+    if realism.normal_st_takeoff is not None:
+        rows = [LEAD_INDEX[name] for name in TAKEOFF_LEADS]
+        yes[rows], no[rows] = ST_YES_V2V3, ST_NO_V2V3
+    return yes, no
+
+
+def _st_ok(want: str | None, territory: tuple[str, ...] | None,
+           limits: tuple[np.ndarray, np.ndarray] = (np.full(12, ST_YES), np.full(12, ST_NO))):
+    up_yes, up_no = limits
+
     def ok(v: np.ndarray) -> bool:
-        up, down = v >= ST_YES + 0.005, v <= -ST_YES - 0.005
-        if not np.all(up | down | (np.abs(v) < ST_NO - 0.005)):
+        up, down = v >= up_yes + 0.005, v <= -ST_YES - 0.005
+        if not np.all(up | down | ((v < up_no - 0.005) & (v > -ST_NO + 0.005))):
             return False
         if want == "elevation":
             return _covers(territory, up)
@@ -281,11 +299,37 @@ def _t_ok(want_inverted: bool | None, territory: tuple[str, ...] | None):
     return ok
 
 
+def _st_takeoff(realism: Realism, rng: np.random.Generator, lead_matrix: np.ndarray
+                ) -> np.ndarray:
+    """A healthy heart's ST plateau toward V2-V3 (v5; zero otherwise): V2 lifted by a draw from
+    `realism.normal_st_takeoff`, every lead still unlabelled. Where no such draw fits this
+    subject's leads, none (real ECGs without a takeoff exist too)."""
+    if realism.normal_st_takeoff is None:
+        return np.zeros(3)
+    low, high = realism.normal_st_takeoff
+    toward = unit(territory_direction(("V1", "V2", "V3")) + rng.normal(0, 0.15, 3))
+    per_unit = lead_matrix @ toward
+    v2 = float(per_unit[LEAD_INDEX["V2"]])
+    if v2 <= 0.05:
+        return np.zeros(3)
+    _, up_no = elevation_limits(realism)
+
+    def unlabelled(v: np.ndarray) -> bool:  # with a margin: the plan's own ST is added later
+        return bool(np.all((v < up_no - 0.01) & (v > -ST_NO + 0.01)))
+
+    scale = _fit_scale(per_unit, np.zeros(len(LEADS)), low / v2, high / v2, unlabelled, rng)
+    return np.zeros(3) if scale is None else scale * toward
+
+
 def _st_vector(
     plan: F.Plan, facing: np.ndarray | None, territory: tuple[str, ...] | None,
     rng: np.random.Generator, lead_matrix: np.ndarray = LEAD_MATRIX,
+    realism: Realism = REALISM["v1"],
 ) -> np.ndarray | None:
-    """The ST plateau vector: injury current toward an acute infarct, or a non-specific shift."""
+    """The ST plateau vector: injury current toward an acute infarct, or a non-specific shift,
+    on top of the normal takeoff (v5)."""
+    base = _st_takeoff(realism, rng, lead_matrix)
+    limits = elevation_limits(realism)
     if facing is not None and plan.mi_stage == "early":
         want, sign, spread, lo, hi = "elevation", 1.0, 0.12, 0.12, 0.4
     elif plan.st_change is not None:
@@ -294,7 +338,7 @@ def _st_vector(
             sign = -1.0
         territory = None
     else:
-        return np.zeros(3)
+        return base
     for _ in range(8):
         if facing is not None and plan.mi_stage == "early":
             toward = unit(facing + rng.normal(0, 0.08, 3))
@@ -303,10 +347,10 @@ def _st_vector(
         else:
             group = F.MI_TERRITORY_LEADS[str(rng.choice(list(F.MI_TERRITORY_LEADS)))]
             toward = unit(territory_direction(group) + rng.normal(0, spread, 3))
-        scale = _fit_scale(sign * lead_matrix @ toward, np.zeros(12), lo, hi,
-                           _st_ok(want, territory), rng)  # fmt: skip
+        scale = _fit_scale(sign * lead_matrix @ toward, lead_matrix @ base, lo, hi,
+                           _st_ok(want, territory, limits), rng)  # fmt: skip
         if scale is not None:
-            return sign * scale * toward
+            return base + sign * scale * toward
     return None
 
 
@@ -346,7 +390,7 @@ def build_beat(plan: F.Plan, iv: Intervals, rng: np.random.Generator,
         return None
     t_center, t_fall = shape
     # ST: a plateau vector from J to T; its size is fitted so each lead is clearly in or out.
-    st = _st_vector(plan, facing, territory, rng, lm)
+    st = _st_vector(plan, facing, territory, rng, lm, realism)
     if st is None:
         return None
     # T: at its peak the lead value is the T vector plus half the ST plateau (its down-ramp).
@@ -491,16 +535,19 @@ def _lead_set(mask: np.ndarray) -> tuple[str, ...]:
     return tuple(name for name, hit in zip(LEADS, mask, strict=True) if hit)
 
 
-def label_beat(plan: F.Plan, m: BeatMeasures) -> BeatLabels | None:
+def label_beat(plan: F.Plan, m: BeatMeasures, realism: Realism = REALISM["v1"]
+               ) -> BeatLabels | None:
     """Lead-level labels of a measured beat, or None where any lead sits near a threshold or the
-    plan's finding did not come out clearly (the caller draws new waves)."""
+    plan's finding did not come out clearly (the caller draws new waves). `realism` only sets
+    where ST elevation starts (`elevation_limits`)."""
     if F.axis_margin(m.axis_deg) < 6.0:
         return None
     excluded = np.array([name in NOT_LABELLED_FOR_Q_T for name in LEADS])
     q_yes = (m.q_ms >= Q_YES_MS) & (m.q_mv >= Q_YES_MV) & ~excluded
     q_no = (m.q_ms < Q_NO_MS) | (m.q_mv < Q_NO_MV) | excluded
-    st_up, st_down = m.st_mv >= ST_YES, m.st_mv <= -ST_YES
-    st_no = np.abs(m.st_mv) < ST_NO
+    up_yes, up_no = elevation_limits(realism)
+    st_up, st_down = m.st_mv >= up_yes, m.st_mv <= -ST_YES
+    st_no = (m.st_mv < up_no) & (m.st_mv > -ST_NO)
     t_yes = (m.t_mv <= T_YES) & ~excluded
     t_no = (m.t_mv > T_NO) | excluded
     if not (np.all(q_yes | q_no) and np.all(st_up | st_down | st_no) and np.all(t_yes | t_no)):
