@@ -80,7 +80,7 @@ def test_prefix_goes_exactly_over_the_placeholders() -> None:
     signals = torch.randn(1, 12, 5000)
     embeds = model.input_embeddings(ids, starts, signals, torch.tensor([0, 0]))
     plain = model.causal_lm.get_input_embeddings()(ids)
-    prefix = model.prefix(signals)[0]
+    prefix = model.prefix(signals)[0].detach()
     torch.testing.assert_close(embeds[0, 3:15], prefix)
     emb_rms = plain.pow(2).mean().sqrt()
     assert 0.5 < float(prefix.pow(2).mean().sqrt() / emb_rms) < 2.0  # as loud as real tokens
