@@ -183,5 +183,5 @@ def paired_markdown(name_a: str, name_b: str, cells: Mapping[str, PairedCell]) -
             f"one system got right and the other wrong. A verdict needs p < {ALPHA:.2g} (avg: "
             "an interval that excludes 0). Both cover which questions were asked, not how "
             "training went: two runs of one configuration differed by 0.027 on average "
-            "(docs/experiments/instruction-tuning.md, run-to-run spread), so compare seeds (`--table --seeds N`) for effects "
-            "that small.")
+            "(docs/experiments/instruction-tuning.md, run-to-run spread), so compare seeds "
+            "(`--table --seeds N`) for effects that small.")

@@ -118,7 +118,8 @@ ENCODER_PRESETS: dict[str, dict] = {
         # RR statistics: at equal pre-training time, three seeds each at the demo's budget and at
         # 9.4 min on one thread, the real records' zero-shot rhythm macro rose 0.08-0.17 in all
         # six pairs (to 0.90-0.94) and sinus arrhythmia from 0.30-0.58 to 0.73-0.84; the
-        # superclass macro moved -0.04 to +0.05 (mean -0.012), synthetic ±0.02 (docs/experiments/encoder-pretraining.md).
+        # superclass macro moved -0.04 to +0.05 (mean -0.012), synthetic ±0.02
+        # (docs/experiments/encoder-pretraining.md).
         "rhythm_features": True,
     },
 }

@@ -1,14 +1,14 @@
 """Finding hints: the pre-trained encoder's own zero-shot reading of the findings a question
 names, as one short line of text in the question (beyond the paper; `model.finding_hints`).
 
-Why: on 2 CPU cores the LLM does not learn, in a few hundred steps, to relate the 12 prefix
-tokens to the finding a verify question names. Q-HEART's verify accuracy stays at chance
-(0.52–0.55 in every run of docs/experiments/instruction-tuning.md) although the pre-trained encoder knows the answer: its
-similarity between the ECG and the finding's report statements (the contrastive pre-training's
-own space) separates the demo test split's yes from no at AUC 0.76 on scp-code verify questions
-and 0.94 on axis ones. Comparing a question's finding with the ECG inside the LLM is a binding
-the small model has to learn per finding; here it is done where the encoder was trained to do
-it, and the LLM only has to read one verdict word beside the finding's name, the same word for
+Why: on 2 CPU cores the LLM does not learn, in a few hundred steps, to relate the 12 prefix tokens
+to the finding a verify question names. Q-HEART's verify accuracy stays at chance (0.52–0.55 in
+every run of docs/experiments/instruction-tuning.md) although the pre-trained encoder knows the
+answer: its similarity between the ECG and the finding's report statements (the contrastive
+pre-training's own space) separates the demo test split's yes from no at AUC 0.76 on scp-code verify
+questions and 0.94 on axis ones. Comparing a question's finding with the ECG inside the LLM is a
+binding the small model has to learn per finding; here it is done where the encoder was trained to
+do it, and the LLM only has to read one verdict word beside the finding's name, the same word for
 every finding ("Encoder reading: inverted t-waves likely").
 
 The score of finding f for an ECG is the cosine between the ECG's unit embedding and the mean of

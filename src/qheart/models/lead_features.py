@@ -2,11 +2,11 @@
 (beyond the paper).
 
 Why: a quarter of ECG-QA asks about recording noise lead by lead ("Does lead V1 show static
-noise?"), and the contrastively pre-trained encoder does not see it. Measured on the demo's
-encoder, a linear probe reads static noise at AUC 0.52 and burst noise at 0.53 (docs/experiments/encoder-pretraining.md). Its
-first convolution mixes all 12 leads, and reports rarely mention noise, so nothing in
-pre-training rewards keeping it. These features are measured directly, and each one goes to
-the prefix token of its own lead:
+noise?"), and the contrastively pre-trained encoder does not see it. Measured on the demo's encoder,
+a linear probe reads static noise at AUC 0.52 and burst noise at 0.53
+(docs/experiments/encoder-pretraining.md). Its first convolution mixes all 12 leads, and reports
+rarely mention noise, so nothing in pre-training rewards keeping it. These features are measured
+directly, and each one goes to the prefix token of its own lead:
 
 - `hf_floor`: RMS above 40 Hz in the median 0.25-s window (muscle/EMG and mains hum: static
   noise). The median, not the whole record: in real ECGs the QRS complexes carry most of that

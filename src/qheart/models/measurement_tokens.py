@@ -1,19 +1,21 @@
 """Measurement tokens: ECG measurements added to the 12 prefix tokens as numbers, not text
 (beyond the paper; issue 13's measurements, second form).
 
-Why numbers: put in the prompt as a text block, the measurements were not read. On 2 CPU cores
-the LLM does not learn to copy from its context in the few hundred steps it gets (docs/experiments/measurements-in-the-prompt.md). Here they enter the prefix as embeddings, like the lead tokens: token i gets
-an MLP of the global values (rate, RR variability, P, PR, QRS, QT, QTc, axis; each numeric
-feature's below/within/above class from the one reference table) together with lead i's own
-(ST level, T amplitude and polarity, signal quality). A NaN (a value `measure_ecg` could not
-trust) enters as 0 with a flag that says so, never as a number.
+Why numbers: put in the prompt as a text block, the measurements were not read. On 2 CPU cores the
+LLM does not learn to copy from its context in the few hundred steps it gets
+(docs/experiments/measurements-in-the-prompt.md). Here they enter the prefix as embeddings, like the
+lead tokens: token i gets an MLP of the global values (rate, RR variability, P, PR, QRS, QT, QTc,
+axis; each numeric feature's below/within/above class from the one reference table) together with
+lead i's own (ST level, T amplitude and polarity, signal quality). A NaN (a value `measure_ecg`
+could not trust) enters as 0 with a flag that says so, never as a number.
 
 They are measured inside the forward pass from the same signals the encoder sees, so every path
 that builds a prefix (training, ranking, generation, the API) gets them without extra inputs. The
 price is `measure_ecg` on each distinct ECG of a batch: about 0.14 s per ECG on one CPU core.
 
-They join the prefix before its norm. Measured there (docs/experiments/instruction-tuning.md, `runs/h14`) they cost query EM;
-the lead tokens, which started in the same place, were drowned there by the mapper's signal.
+They join the prefix before its norm. Measured there (docs/experiments/instruction-tuning.md,
+`runs/h14`) they cost query EM; the lead tokens, which started in the same place, were drowned there
+by the mapper's signal.
 """
 
 from __future__ import annotations

@@ -88,12 +88,14 @@ class ModelConfig(Config):
     instead of a retrieved one (beyond the paper). A similar ECG's report answers a question only
     noisily, so the LLM is slow to learn to read it; its own report answers it exactly, a clean
     lesson in reading. Evaluation always uses the retrieved top-1, so nothing leaks. At 0.5 it
-    did not change exact match at `cpu-small`'s 35 minutes (docs/experiments/instruction-tuning.md, `runs/h17`), so it is off."""
+    did not change exact match at `cpu-small`'s 35 minutes (docs/experiments/instruction-tuning.md,
+    `runs/h17`), so it is off."""
     question_dropout: float = 0.0
     """Training only: leave the question out of this share of the prompts whose options name the
     candidates (choose and findings queries), so those samples can only be answered from the ECG
     (beyond the paper; a remedy for the question-prior shortcut; `cpu-small`: 0.5, measured in
-    docs/experiments/instruction-tuning.md). Off for a blind model, where the options alone would teach only their prior."""
+    docs/experiments/instruction-tuning.md). Off for a blind model, where the options alone
+    would teach only their prior."""
     answer_weighting: str = "token"
     """How the answer loss averages: "token" (every answer token counts once: the paper's
     and transformers' mean) or "question" (each question's tokens share one unit of weight, so

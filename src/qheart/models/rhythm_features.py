@@ -1,9 +1,9 @@
 """Beat-interval (RR) statistics added to the encoder's embedding z_e (beyond the paper).
 
-Why: rhythm is judged on RR intervals across a breath, and the convolutional encoder does not
-learn them within the CPU pre-training budget. Measured on the demo's benchmark after 691 steps,
-sinus arrhythmia scores zero-shot AUC 0.71 and linear-probe 0.66 on synthetic ECGs, and 0.31-0.58
-on the 100 real PTB-XL records (docs/experiments/encoder-pretraining.md), where every other rhythm scores
+Why: rhythm is judged on RR intervals across a breath, and the convolutional encoder does not learn
+them within the CPU pre-training budget. Measured on the demo's benchmark after 691 steps, sinus
+arrhythmia scores zero-shot AUC 0.71 and linear-probe 0.66 on synthetic ECGs, and 0.31-0.58 on the
+100 real PTB-XL records (docs/experiments/encoder-pretraining.md), where every other rhythm scores
 0.85-1.00. Longer crops lost more steps than they gained (`runs/crop`). RR intervals are measured
 the same way on synthetic and real recordings, so what the encoder learns from them on synthetic
 ECGs should carry over.

@@ -106,8 +106,8 @@ TRAIN_PRESETS: dict[str, dict] = {
     # in two seeds (paired, whole test split); per-token weighting alone starves one-token
     # "yes"/"no" answers, and hints alone are not read. The asked measurements (the features a
     # question names, measured, in a line after it): at 314 steps, query EM +0.017 / +0.047 in
-    # two seeds (paired, whole test split, both intervals above zero). See docs/experiments/instruction-tuning.md for what
-    # each lever did.
+    # two seeds (paired, whole test split, both intervals above zero). See
+    # docs/experiments/instruction-tuning.md for what each lever did.
     "cpu-small": {"model": {"llm": "smollm2-135m-instruct",
                             "llm_layers": (0, 1, 2, 3, 24, 25, 26, 27, 28, 29),
                             "encoder": "cpu-small", "lora_dropout": 0.0,

@@ -37,7 +37,10 @@ ST_YES_V2V3, ST_NO_V2V3 = 0.20, 0.165
 """With `Realism.normal_st_takeoff` (v5): ST elevation in V2-V3 counts from 0.2 mV (the Fourth
 Universal Definition of MI's threshold for men ≥ 40; a healthy young man's V2-V3 ST reaches
 0.1-0.25 mV), and unlabelled V2-V3 stay below 0.165 mV. Depression keeps ST_YES everywhere."""
-TAKEOFF_LEADS = ("V2", "V3")
+RAISED_ELEVATION_LEADS = ("V2", "V3")
+"""Where v5 labels ST elevation from ST_YES_V2V3."""
+TAKEOFF_LEADS = ("V1", "V2", "V3")
+"""The leads v5's normal ST takeoff faces (real medians at J+60: 0.04 / 0.13 / 0.09 mV)."""
 T_YES, T_NO = -0.10, -0.065
 Q_YES_MS, Q_YES_MV = 30.0, 0.10
 Q_NO_MS, Q_NO_MV = 22.0, 0.05
@@ -265,13 +268,14 @@ def elevation_limits(realism: Realism) -> tuple[np.ndarray, np.ndarray]:
     below), in mV: ST_YES / ST_NO everywhere, V2-V3 raised where the realism has a takeoff."""
     yes, no = np.full(len(LEADS), ST_YES), np.full(len(LEADS), ST_NO)
     if realism.normal_st_takeoff is not None:
-        rows = [LEAD_INDEX[name] for name in TAKEOFF_LEADS]
+        rows = [LEAD_INDEX[name] for name in RAISED_ELEVATION_LEADS]
         yes[rows], no[rows] = ST_YES_V2V3, ST_NO_V2V3
     return yes, no
 
 
 def _st_ok(want: str | None, territory: tuple[str, ...] | None,
-           limits: tuple[np.ndarray, np.ndarray] = (np.full(12, ST_YES), np.full(12, ST_NO))):
+           limits: tuple[np.ndarray, np.ndarray]):
+    """`limits`: `elevation_limits` of the realism."""
     up_yes, up_no = limits
 
     def ok(v: np.ndarray) -> bool:
@@ -299,23 +303,21 @@ def _t_ok(want_inverted: bool | None, territory: tuple[str, ...] | None):
     return ok
 
 
-def _st_takeoff(realism: Realism, rng: np.random.Generator, lead_matrix: np.ndarray
-                ) -> np.ndarray:
-    """A healthy heart's ST plateau toward V2-V3 (v5; zero otherwise): V2 lifted by a draw from
-    `realism.normal_st_takeoff`, every lead still unlabelled. Where no such draw fits this
-    subject's leads, none (real ECGs without a takeoff exist too)."""
+def _st_takeoff(realism: Realism, rng: np.random.Generator, lead_matrix: np.ndarray,
+                unlabelled_below: np.ndarray) -> np.ndarray:
+    """A healthy heart's ST plateau toward V1-V3 (v5; zero otherwise): V2 lifted by a draw from
+    `realism.normal_st_takeoff`, every lead below `unlabelled_below` (mV, per lead). Where no
+    such draw fits this subject's leads, none (real ECGs without a takeoff exist too)."""
     if realism.normal_st_takeoff is None:
         return np.zeros(3)
     low, high = realism.normal_st_takeoff
-    toward = unit(territory_direction(("V1", "V2", "V3")) + rng.normal(0, 0.15, 3))
+    toward = unit(territory_direction(TAKEOFF_LEADS) + rng.normal(0, 0.15, 3))
     per_unit = lead_matrix @ toward
     v2 = float(per_unit[LEAD_INDEX["V2"]])
     if v2 <= 0.05:
         return np.zeros(3)
-    _, up_no = elevation_limits(realism)
-
     def unlabelled(v: np.ndarray) -> bool:  # with a margin: the plan's own ST is added later
-        return bool(np.all((v < up_no - 0.01) & (v > -ST_NO + 0.01)))
+        return bool(np.all((v < unlabelled_below - 0.01) & (v > -ST_NO + 0.01)))
 
     scale = _fit_scale(per_unit, np.zeros(len(LEADS)), low / v2, high / v2, unlabelled, rng)
     return np.zeros(3) if scale is None else scale * toward
@@ -328,8 +330,8 @@ def _st_vector(
 ) -> np.ndarray | None:
     """The ST plateau vector: injury current toward an acute infarct, or a non-specific shift,
     on top of the normal takeoff (v5)."""
-    base = _st_takeoff(realism, rng, lead_matrix)
     limits = elevation_limits(realism)
+    base = _st_takeoff(realism, rng, lead_matrix, limits[1])
     if facing is not None and plan.mi_stage == "early":
         want, sign, spread, lo, hi = "elevation", 1.0, 0.12, 0.12, 0.4
     elif plan.st_change is not None:

@@ -29,7 +29,7 @@ store against the 100 real records: ST at J+60 ms in V2 has a median of 0.012 mV
 synthetic ECGs and 0.131 mV on the real ones (V3 0.019 against 0.090; both measured on 99% of
 ECGs). v3 keeps every unlabelled lead within 0.065 mV of the baseline, so a real normal ECG's V2
 looks like ST elevation to an encoder trained on it. v5 gives every subject an ST plateau toward
-V2-V3, and counts ST elevation in V2-V3 from 0.2 mV, as the Fourth Universal Definition of
+V1-V3, and counts ST elevation in V2-V3 from 0.2 mV, as the Fourth Universal Definition of
 Myocardial Infarction does for men over 40 (elsewhere 0.1 mV, as before).
 
 Labels are still measured on the noise-free beat after all of this (`morphology.measure_beat`),
@@ -78,7 +78,7 @@ class Realism:
     arrhythmia_range_ms: float = 140.0
     """Sinus arrhythmia's smallest peak-to-peak RR (textbooks: a PP variation over 120 ms)."""
     normal_st_takeoff: tuple[float, float] | None = None
-    """With a range (mV): every subject's ST plateau gets a component toward V2-V3 that lifts V2
+    """With a range (mV): every subject's ST plateau gets a component toward V1-V3 that lifts V2
     by a draw from the range, other leads staying unlabelled; ST elevation in V2-V3 then counts
     from `morphology.ST_YES_V2V3` (v5)."""
     conduction_variants: bool = False
