@@ -136,12 +136,13 @@ def test_cli_train_with_set_overrides_writes_a_model(qa_world, tmp_path) -> None
 
 def test_measurements_switch_puts_the_block_in_prompts_and_answers(qa_world, tmp_path) -> None:
     from qheart.api import QHeart
+    from qheart.measurements.measure import MEASURE_VERSION
     from qheart.measurements.text import BLOCK_VERSION
 
     out = tmp_path / "measured"
     config = tiny_train_config(qa_world["llm"], max_steps=2, model={"use_measurements": True})
     instruction_tune(config, inputs(qa_world), out, progress=False)
-    cache = qa_world["bench"] / "measurements" / f"store.v{BLOCK_VERSION}.json"
+    cache = qa_world["bench"] / "measurements" / f"store.v{BLOCK_VERSION}.m{MEASURE_VERSION}.json"
     assert cache.is_file() and "Measured: heart rate" in next(iter(json.loads(cache.read_text()).values()))
     model = QHeart.from_pretrained(out)
     signal = SignalStore(qa_world["bench"] / "store").signals([0])[0]
@@ -170,7 +171,9 @@ def test_asked_measurements_go_after_the_question_only_when_it_names_a_feature(q
     config = tiny_train_config(qa_world["llm"], max_steps=2,
                                model={"use_measurements": True, "measurement_scope": "asked"})
     instruction_tune(config, inputs(qa_world), out, progress=False)
-    cache = qa_world["bench"] / "measurements" / "store.readings.json"
+    from qheart.measurements.measure import MEASURE_VERSION
+
+    cache = qa_world["bench"] / "measurements" / f"store.readings.m{MEASURE_VERSION}.json"
     readings = next(iter(json.loads(cache.read_text()).values()))
     assert set(readings) == {"rr interval", "p duration", "pr interval", "qrs duration",
                              "qt interval", "qt corrected"}

@@ -91,12 +91,15 @@ def retrieval_cache(inputs: TrainInputs, split: str, *, progress: bool):
 
 def measurement_cache(bench: Benchmark, scope: str = "all") -> Path:
     """Where a benchmark's measurements are cached (by ecg_id): the text blocks for scope
-    "all", with the block's version in the name so a change of wording never reuses stale text;
-    the numeric features' readings for "asked", whose line depends on the question."""
+    "all", the numeric features' readings for "asked" (whose line depends on the question). The
+    block's and the measurements' versions are in the name, so a change of wording or of a
+    measurement never reuses stale values."""
+    from qheart.measurements.measure import MEASURE_VERSION
     from qheart.measurements.text import BLOCK_VERSION
 
     kind = f"v{BLOCK_VERSION}" if scope == "all" else "readings"
-    return bench.store_dir.parent / "measurements" / f"{bench.store_dir.name}.{kind}.json"
+    name = f"{bench.store_dir.name}.{kind}.m{MEASURE_VERSION}.json"
+    return bench.store_dir.parent / "measurements" / name
 
 
 def hint_reader(encoder_dir: Path | None, train: QASet, *, calibration: str = "lda",
