@@ -141,6 +141,7 @@ class QASet:
         processes, None for all cores) and keep each question's text: its ECG's block (scope
         "all") or the line of what it asks ("asked")."""
         import json
+        import os
 
         from tqdm.auto import tqdm
 
@@ -161,7 +162,9 @@ class QASet:
             known[str(ecg_id)] = value
         if todo:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f".{cache.name}.tmp")
+            # per process: runs side by side on one benchmark share the cache (the retrieval
+            # cache does the same), and one's replace must not move the other's file away
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(known))
             tmp.replace(cache)
         self.measurements = [known[str(s.ecg_id)] if scope == "all"
