@@ -352,3 +352,19 @@ def test_the_subject_that_stopped_seed_1_is_realised():
     sim = simulate(np.random.default_rng([1, 0, 1645]), "v2")
     assert sim.truth.plan.rhythm == F.SINUS_TACHYCARDIA
     assert np.median(M.rr_ms(sim.signal)) < 600
+
+
+def test_v6_wanders_as_real_records_do_and_stays_below_the_drift_label():
+    """v6's unlabelled wander is about real records' (3× v5's), yet below every labelled drift."""
+    unlabelled = {"v5": [], "v6": []}
+    for realism in unlabelled:
+        for seed in range(6):
+            plan = F.Plan(noise={F.BASELINE_DRIFT: ("II", "V2")})
+            sim = simulate_plan(plan, np.random.default_rng([5, seed]), realism)
+            for lead, v in zip(LEADS, drift(sim.signal), strict=True):
+                if lead in ("II", "V2"):
+                    assert v > 0.32, (realism, lead, v)
+                else:
+                    unlabelled[realism].append(v)
+    assert max(unlabelled["v6"]) < 0.32
+    assert np.median(unlabelled["v6"]) > 2 * np.median(unlabelled["v5"])

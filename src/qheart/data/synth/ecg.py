@@ -223,7 +223,8 @@ def simulate_plan(plan: F.Plan, rng: np.random.Generator,
     realism = get_realism(realism)
     plan, rhythm, iv, model, labels = realise(plan, rng, realism)
     clean = model.lead_matrix @ render_vcg(model, rhythm, plan, rng)  # (12, 5000)
-    noisy = add_noise(clean, plan.noise, rng, background=realism.noise)
+    noisy = add_noise(clean, plan.noise, rng, background=realism.noise,
+                      wander_ptp_mv=realism.wander_ptp_mv)
     inside = (rhythm.onsets_ms >= 0) & (rhythm.onsets_ms < N_SAMPLES * DT_MS)
     kinds = np.array(rhythm.kinds)[inside]
     n_premature = int(np.isin(kinds, [PVC, PAC]).sum())

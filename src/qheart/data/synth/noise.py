@@ -72,27 +72,29 @@ def electrode_gain(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return gain, add
 
 
-def background_wander(rng: np.random.Generator, n_leads: int) -> np.ndarray:
-    """(n_leads, 5000) unlabelled wander: shared breathing + per-lead drift, ptp ≤ 0.12 mV."""
+def background_wander(rng: np.random.Generator, n_leads: int,
+                      ptp_mv: tuple[float, float] = (0.02, 0.12)) -> np.ndarray:
+    """(n_leads, 5000) unlabelled wander: shared breathing + per-lead drift, peak to peak drawn
+    per lead from `ptp_mv` (v2-v5: at most 0.12 mV; v6: 0.08-0.38 mV, as real records)."""
     breath = np.sin(2 * np.pi * rng.uniform(0.15, 0.35) * _T_S + rng.uniform(0, 2 * np.pi))
     weights = rng.normal(0.0, 1.0, (n_leads, 1))
     sos = butter(2, 0.5, fs=SAMPLE_RATE_HZ, output="sos")
     drift = sosfiltfilt(sos, rng.normal(0.0, 1.0, (n_leads, N_SAMPLES)), axis=-1)
     drift /= drift.std(axis=-1, keepdims=True) + 1e-12
     wander = weights * breath + rng.uniform(0.5, 1.5) * drift
-    target = rng.uniform(0.02, 0.12, (n_leads, 1))  # peak-to-peak per lead, mV
+    target = rng.uniform(*ptp_mv, (n_leads, 1))  # peak-to-peak per lead, mV
     return wander * target / (np.ptp(wander, axis=-1, keepdims=True) + 1e-12)
 
 
 def add_noise(
     clean: np.ndarray, noise: dict[str, tuple[str, ...]], rng: np.random.Generator,
-    background: bool = False,
+    background: bool = False, wander_ptp_mv: tuple[float, float] = (0.02, 0.12),
 ) -> np.ndarray:
     """(12, 5000) clean leads + the named noise in the named leads + a small floor everywhere
     (+ the real floor and background wander with `background`)."""
     out = clean * 1.0
     if background:
-        out += background_wander(rng, len(out))
+        out += background_wander(rng, len(out), wander_ptp_mv)
     index = {name: i for i, name in enumerate(LEADS)}
     for kind in F.NOISES:  # fixed order: the same seed gives the same noise
         for lead in noise.get(kind, ()):

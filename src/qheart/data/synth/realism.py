@@ -81,6 +81,10 @@ class Realism:
     """With a range (mV): every subject's ST plateau gets a component toward V1-V3 that lifts V2
     by a draw from the range, other leads staying unlabelled; ST elevation in V2-V3 then counts
     from `morphology.ST_YES_V2V3` (v5)."""
+    wander_ptp_mv: tuple[float, float] = (0.02, 0.12)
+    """With `noise`: range of each lead's unlabelled background wander, peak to peak (mV). The
+    100 real PTB-XL records wander about 3× more than v2-v5 (< 0.5 Hz SD in II: 0.052 against
+    0.016 mV); labelled baseline drift is 0.4-1.2 mV."""
     conduction_variants: bool = False
     """Incomplete RBBB (rSr' in V1, QRS within range) and the fascicular blocks LAFB/LPFB, read
     from the measured axis: with the complete blocks these are most of real PTB-XL's conduction
@@ -98,6 +102,9 @@ REALISM: dict[str, Realism] = {
                   hrv_jitter=0.02, hrv_range_ms=120.0, arrhythmia_range_ms=160.0),
     "v5": Realism("v5", geometry=True, waves=True, notch_prob=0.3, infarct_variants=True,
                   noise=True, hrv=True, conduction_variants=True, normal_st_takeoff=(0.06, 0.2)),
+    "v6": Realism("v6", geometry=True, waves=True, notch_prob=0.3, infarct_variants=True,
+                  noise=True, hrv=True, conduction_variants=True, normal_st_takeoff=(0.06, 0.2),
+                  wander_ptp_mv=(0.08, 0.38)),
 }
 DEFAULT_REALISM = "v3"
 
