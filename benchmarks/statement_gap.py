@@ -23,23 +23,21 @@ import torch
 from qheart.data.store import SignalStore
 from qheart.evaluation.class_prompts import FINDING_STATEMENTS
 from qheart.evaluation.zero_shot import build_label_set, load_checkpoint
-from qheart.models.text_encoder import TextEncoder
+from qheart.models.finding_hints import text_projection
 
 
 def statement_gap(encoder_dir: Path, synthetic: Path, real: Path, scp_statements: Path,
                   label: str = "NORM") -> tuple[list[str], np.ndarray, int, int]:
     """(statements, real − synthetic mean standardised score of the class's ECGs, n real,
     n synthetic)."""
-    encoder, head, text_name = load_checkpoint(encoder_dir)
-    if head is None or text_name is None:
-        raise SystemExit(f"{encoder_dir}: no text head beside the encoder (a pretrain run folder)")
+    encoder, _, _ = load_checkpoint(encoder_dir)
+    project = text_projection(encoder_dir)  # names the folder when it has no text head
     syn, rl = SignalStore(synthetic), SignalStore(real)
     syn_labels = build_label_set("synthetic-super", syn, all_rows=True)
     real_labels = build_label_set("ptbxl-super", rl, scp_statements=scp_statements, all_rows=True)
     statements = sorted({s for group in FINDING_STATEMENTS.values() for s in group})
     with torch.no_grad():
-        projected = head(TextEncoder(text_name).encode(statements).float())
-    prompts = torch.nn.functional.normalize(projected, dim=-1).numpy()
+        prompts = torch.nn.functional.normalize(project(statements).float(), dim=-1).numpy()
     syn_scores = encoder.embed(syn.signals(syn_labels.rows)) @ prompts.T
     real_scores = encoder.embed(rl.signals(real_labels.rows)) @ prompts.T
     mean, sd = syn_scores.mean(0), syn_scores.std(0) + 1e-6
@@ -55,7 +53,8 @@ def main() -> None:
     parser.add_argument("--synthetic", type=Path, required=True, help="synthetic signal store")
     parser.add_argument("--real", type=Path, required=True, help="prepared PTB-XL signal store")
     parser.add_argument("--scp-statements", type=Path, required=True)
-    parser.add_argument("--label", default="NORM", help="PTB-XL superclass (NORM, MI, …)")
+    parser.add_argument("--label", default="NORM", choices=("CD", "HYP", "MI", "NORM", "STTC"),
+                        help="PTB-XL superclass whose ECGs are compared")
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args()
     statements, gap, n_real, n_syn = statement_gap(args.encoder, args.synthetic, args.real,

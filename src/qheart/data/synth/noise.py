@@ -26,6 +26,8 @@ from qheart.data.leads import LEADS, N_SAMPLES, SAMPLE_RATE_HZ
 from qheart.data.synth import findings as F
 
 _T_S = np.arange(N_SAMPLES) / SAMPLE_RATE_HZ
+BACKGROUND_WANDER_PTP_MV = (0.02, 0.12)
+"""v2-v5's unlabelled background wander per lead, peak to peak (mV)."""
 
 
 def baseline_drift(rng: np.random.Generator) -> np.ndarray:
@@ -73,7 +75,7 @@ def electrode_gain(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def background_wander(rng: np.random.Generator, n_leads: int,
-                      ptp_mv: tuple[float, float] = (0.02, 0.12)) -> np.ndarray:
+                      ptp_mv: tuple[float, float] = BACKGROUND_WANDER_PTP_MV) -> np.ndarray:
     """(n_leads, 5000) unlabelled wander: shared breathing + per-lead drift, peak to peak drawn
     per lead from `ptp_mv` (v2-v5: at most 0.12 mV; v6: 0.08-0.38 mV, as real records)."""
     breath = np.sin(2 * np.pi * rng.uniform(0.15, 0.35) * _T_S + rng.uniform(0, 2 * np.pi))
@@ -88,7 +90,7 @@ def background_wander(rng: np.random.Generator, n_leads: int,
 
 def add_noise(
     clean: np.ndarray, noise: dict[str, tuple[str, ...]], rng: np.random.Generator,
-    background: bool = False, wander_ptp_mv: tuple[float, float] = (0.02, 0.12),
+    background: bool = False, wander_ptp_mv: tuple[float, float] = BACKGROUND_WANDER_PTP_MV,
 ) -> np.ndarray:
     """(12, 5000) clean leads + the named noise in the named leads + a small floor everywhere
     (+ the real floor and background wander with `background`)."""

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qheart.data.synth.noise import BACKGROUND_WANDER_PTP_MV
+
 
 @dataclass(frozen=True)
 class Realism:
@@ -81,7 +83,7 @@ class Realism:
     """With a range (mV): every subject's ST plateau gets a component toward V1-V3 that lifts V2
     by a draw from the range, other leads staying unlabelled; ST elevation in V2-V3 then counts
     from `morphology.ST_YES_V2V3` (v5)."""
-    wander_ptp_mv: tuple[float, float] = (0.02, 0.12)
+    wander_ptp_mv: tuple[float, float] = BACKGROUND_WANDER_PTP_MV
     """With `noise`: range of each lead's unlabelled background wander, peak to peak (mV). The
     100 real PTB-XL records wander about 3× more than v2-v5 (< 0.5 Hz SD in II: 0.052 against
     0.016 mV); labelled baseline drift is 0.4-1.2 mV."""
