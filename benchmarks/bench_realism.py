@@ -63,6 +63,7 @@ VARIANTS: dict[str, Variant] = {
     "v4+statements+rr": Variant("v4", "recording", 1.0, rhythm_features=True),
     "v5+statements+rr": Variant("v5", "recording", 1.0, rhythm_features=True),
     "v6+statements+rr": Variant("v6", "recording", 1.0, rhythm_features=True),
+    "v7+statements+rr": Variant("v7", "recording", 1.0, rhythm_features=True),
 }
 """The weight is set explicitly because `cpu-small` turned the statement-level loss on after the
 first seven variants were measured: "v3+statements" is today's demo pre-training, "v3" the one
@@ -75,7 +76,8 @@ costing more, so compare them at equal time (`--minutes`), not equal steps. "+rr
 RR-interval statistics added to the embedding (`EncoderConfig.rhythm_features`, about a tenth
 of a step's time: compare at equal time too). "v4": generator v4, sinus rhythm with a resting
 adult's RR variability. "v5": generator v5, the normal ST takeoff in V1-V3 (and ST elevation
-there labelled from 0.2 mV). "v6": v5 with the real records' background wander."""
+there labelled from 0.2 mV). "v6": v5 with the real records' background wander. "v7": v6 with real-sized mid-precordial QRS
+(QRS-only chest gains), real V1-V2 QRS and T shapes, and normal QRS/QTc leaning as real ones do."""
 REAL_PTBXL = Path(__file__).resolve().parents[1].parent / "shared" / "real-samples" / "ptb-xl"
 
 

@@ -135,7 +135,7 @@ def realise(
             continue
         # v2: real PR segments rarely last under ~36 ms (v1 allowed 16)
         iv = sample_intervals(plan, float(rhythm.rr_ms().mean()), rng,
-                              36.0 if realism.waves else 16.0)
+                              36.0 if realism.waves else 16.0, realism.real_interval_shape)
         if iv is None:
             continue
         model = build_beat(plan, iv, rng, realism)
@@ -152,25 +152,23 @@ def realise(
 # ------------------------------------------------------------------------------- rendering
 
 
-def _template(waves: list[Wave], model: BeatModel | None, length: int) -> np.ndarray:
-    t = -PRE_MS + DT_MS * np.arange(length)
-    vcg = render_waves(t, waves)
-    if model is not None:
-        vcg += model.st_course(t)
-    return vcg  # (3, length)
+def _template(model: BeatModel, atrial: Wave | None, length: int) -> np.ndarray:
+    """(12, length) one conducted beat in leads, starting PRE_MS before its QRS onset."""
+    return model.conducted_leads(-PRE_MS + DT_MS * np.arange(length), atrial)
 
 
-def render_vcg(model: BeatModel, rhythm: Rhythm, plan: F.Plan, rng: np.random.Generator) -> np.ndarray:
-    """(3, 5000) heart vector over the record: every beat placed at its onset, plus atrial waves."""
+def render_leads(model: BeatModel, rhythm: Rhythm, plan: F.Plan, rng: np.random.Generator
+                 ) -> np.ndarray:
+    """(12, 5000) noise-free record: every beat placed at its onset, plus atrial waves."""
     length = int((PRE_MS + model.qt_ms + 120.0) / DT_MS)
-    conducted = model.conducted_waves()
-    templates = {"sinus": _template(([model.p_wave] if model.p_wave else []) + conducted, model, length)}
+    templates = {"sinus": _template(model, model.p_wave, length)}
     if model.pac_p is not None:
-        templates[PAC] = _template([model.pac_p, *conducted], model, length)
+        templates[PAC] = _template(model, model.pac_p, length)
     if model.pvc:
-        templates[PVC] = _template(model.pvc, None, length)
+        templates[PVC] = model.lead_matrix @ render_waves(-PRE_MS + DT_MS * np.arange(length),
+                                                          model.pvc)
     lead_in = int(LEAD_IN_MS / DT_MS) + length
-    buffer = np.zeros((3, lead_in + N_SAMPLES + length))
+    buffer = np.zeros((len(LEADS), lead_in + N_SAMPLES + length))
     breath_ms, phase = rng.uniform(3000, 5000), rng.uniform(0, 2 * np.pi)
     for onset, kind in zip(rhythm.onsets_ms, rhythm.kinds, strict=True):
         start = lead_in + round((onset - PRE_MS) / DT_MS)
@@ -178,13 +176,13 @@ def render_vcg(model: BeatModel, rhythm: Rhythm, plan: F.Plan, rng: np.random.Ge
             continue
         scale = 1.0 + 0.04 * np.sin(2 * np.pi * onset / breath_ms + phase)  # breathing
         buffer[:, start : start + length] += scale * templates.get(kind, templates["sinus"])
-    vcg = buffer[:, lead_in : lead_in + N_SAMPLES]
+    leads = buffer[:, lead_in : lead_in + N_SAMPLES]
     t_s = np.arange(N_SAMPLES) * DT_MS / 1000.0
     if plan.rhythm == F.ATRIAL_FIBRILLATION:
-        vcg = vcg + _fibrillatory_waves(t_s, rng)
+        leads = leads + model.lead_matrix @ _fibrillatory_waves(t_s, rng)
     if plan.rhythm == F.ATRIAL_FLUTTER and rhythm.flutter_cycle_ms:
-        vcg = vcg + _flutter_waves(t_s, rhythm, rng)
-    return vcg
+        leads = leads + model.lead_matrix @ _flutter_waves(t_s, rhythm, rng)
+    return leads
 
 
 def _fibrillatory_waves(t_s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -222,7 +220,7 @@ def simulate_plan(plan: F.Plan, rng: np.random.Generator,
     (None: the default, `realism.DEFAULT_REALISM`) or settings."""
     realism = get_realism(realism)
     plan, rhythm, iv, model, labels = realise(plan, rng, realism)
-    clean = model.lead_matrix @ render_vcg(model, rhythm, plan, rng)  # (12, 5000)
+    clean = render_leads(model, rhythm, plan, rng)  # (12, 5000)
     noisy = add_noise(clean, plan.noise, rng, background=realism.noise,
                       wander_ptp_mv=realism.wander_ptp_mv)
     inside = (rhythm.onsets_ms >= 0) & (rhythm.onsets_ms < N_SAMPLES * DT_MS)

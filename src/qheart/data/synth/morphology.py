@@ -16,7 +16,7 @@ import numpy as np
 from qheart.data.leads import LEADS
 from qheart.data.synth import findings as F
 from qheart.data.synth.ranges import ABOVE, BELOW, NORMAL_RANGES, qtc_bazett
-from qheart.data.synth.realism import REALISM, Realism, subject_lead_matrix
+from qheart.data.synth.realism import REALISM, Realism, subject_lead_matrix, subject_qrs_gain
 from qheart.data.synth.vcg import (
     LEAD_INDEX,
     LEAD_MATRIX,
@@ -88,9 +88,28 @@ class BeatModel:
     pac_p: Wave | None = None
     lead_matrix: np.ndarray = field(default_factory=lambda: LEAD_MATRIX)
     """(12, 3) this subject's heart-vector → lead projection (orientation, electrodes, gain)."""
+    qrs_gain: np.ndarray | None = None
+    """(12,) gain of the QRS alone per lead (v7's chest proximity); None: it projects as the rest."""
 
     def conducted_waves(self) -> list[Wave]:
         return [*self.qrs, self.t_wave]
+
+    @property
+    def qrs_matrix(self) -> np.ndarray:
+        """(12, 3) the projection the QRS waves go through."""
+        if self.qrs_gain is None:
+            return self.lead_matrix
+        return self.qrs_gain[:, None] * self.lead_matrix
+
+    def conducted_leads(self, t_ms: np.ndarray, atrial: Wave | None) -> np.ndarray:
+        """(12, T) a conducted beat (with its atrial wave, if any) plus the ST plateau, in leads:
+        the QRS through `qrs_matrix`, everything else through `lead_matrix`."""
+        others = ([atrial] if atrial is not None else []) + [self.t_wave]
+        if self.qrs_gain is None:  # one projection, exactly as before v7
+            return self.lead_matrix @ (render_waves(t_ms, [*others[:-1], *self.qrs, self.t_wave])
+                                       + self.st_course(t_ms))
+        return (self.lead_matrix @ (render_waves(t_ms, others) + self.st_course(t_ms))
+                + self.qrs_matrix @ render_waves(t_ms, self.qrs))
 
     def st_course(self, t_ms: np.ndarray) -> np.ndarray:
         """(3, T) ST plateau from the J point to the end of T."""
@@ -104,10 +123,22 @@ def _uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(rng.uniform(low, high))
 
 
+def _leaning(rng: np.random.Generator, low: float, high: float, power: float) -> float:
+    """A draw from [low, high] leaning toward `low` (power > 1) or `high` (power < 1)."""
+    return low + (high - low) * float(rng.random()) ** power
+
+
+LEAN_SHORT_QRS, LEAN_LONG_QTC = 1.8, 0.55
+"""v7's shapes (`Realism.real_interval_shape`): medians 86 ms (QRS, in 80-100) and 417 ms (QTc,
+in 372-438) instead of 90 and 405, toward the real records' measured 84 and 422."""
+
+
 def sample_intervals(plan: F.Plan, rr_ms: float, rng: np.random.Generator,
-                     min_pr_segment_ms: float = 16.0) -> Intervals | None:
+                     min_pr_segment_ms: float = 16.0, real_shape: bool = False
+                     ) -> Intervals | None:
     """Durations for the plan's classes, each a safe margin away from its range's thresholds;
-    the PR segment (P end to QRS onset) lasts at least `min_pr_segment_ms`."""
+    the PR segment (P end to QRS onset) lasts at least `min_pr_segment_ms`. `real_shape`: normal
+    QRS and QTc lean the way real records do (v7)."""
     if plan.conduction == F.LBBB:
         qrs = _uniform(rng, 130, 165)
     elif plan.conduction == F.RBBB:
@@ -116,8 +147,10 @@ def sample_intervals(plan: F.Plan, rr_ms: float, rng: np.random.Generator,
         qrs = _uniform(rng, 122, 140)
     elif plan.conduction == F.IRBBB:  # rSr' with a QRS still within the normal range
         qrs = _uniform(rng, 88, 100)
+    elif plan.qrs_class == BELOW:
+        qrs = _uniform(rng, 56, 62)
     else:
-        qrs = _uniform(rng, 56, 62) if plan.qrs_class == BELOW else _uniform(rng, 80, 100)
+        qrs = _leaning(rng, 80, 100, LEAN_SHORT_QRS) if real_shape else _uniform(rng, 80, 100)
     p = pr = None
     if plan.has_p_waves:
         p = {BELOW: (60, 72), ABOVE: (128, 145)}.get(plan.p_class, (88, 112))
@@ -125,8 +158,12 @@ def sample_intervals(plan: F.Plan, rr_ms: float, rng: np.random.Generator,
         p, pr = _uniform(rng, *p), _uniform(rng, *pr)
         if pr < p + min_pr_segment_ms:  # room between the end of P and the QRS
             return None
-    qtc = {ABOVE: (465, 520), BELOW: (318, 338)}.get(plan.qt_class, (372, 438))
-    qt = _uniform(rng, *qtc) * (rr_ms / 1000.0) ** 0.5
+    qtc_range = {ABOVE: (465, 520), BELOW: (318, 338)}.get(plan.qt_class, (372, 438))
+    if real_shape and plan.qt_class not in (ABOVE, BELOW):
+        qtc = _leaning(rng, *qtc_range, LEAN_LONG_QTC)
+    else:
+        qtc = _uniform(rng, *qtc_range)
+    qt = qtc * (rr_ms / 1000.0) ** 0.5
     if qt - qrs < 150 or NORMAL_RANGES["qt interval"].margin(qt) < 12:
         return None
     return Intervals(rr_ms=rr_ms, p_ms=p, pr_ms=pr, qrs_ms=qrs, qt_ms=qt)
@@ -165,6 +202,8 @@ def _qrs_waves(plan: F.Plan, qrs: float, rng: np.random.Generator,
         # LV hypertrophy enlarges the leftward-posterior forces: deep S in V1, tall R in V5/V6/aVL.
         theta = min(max(theta, -40.0), 40.0)
         main = frontal_direction(theta, z=_uniform(rng, 0.7, 1.0))
+    elif realism.real_chest_shape:  # with v7's chest QRS gains: the real S in V1-V2
+        main = frontal_direction(theta, z=_uniform(rng, 0.25, 0.6))
     elif realism.waves:  # less posterior: the precordial transition at V2-V3, as in real ECGs
         main = frontal_direction(theta, z=_uniform(rng, 0.05, 0.45))
     else:
@@ -174,6 +213,8 @@ def _qrs_waves(plan: F.Plan, qrs: float, rng: np.random.Generator,
     a = np.deg2rad(theta + _uniform(rng, -25, 25))
     deviated = plan.axis != F.AXIS_NORMAL
     size = _uniform(rng, 0.2, 0.3) if deviated else _uniform(rng, 0.15, 0.22)
+    if realism.real_chest_shape:
+        size *= 0.7
     septal = size * amp * unit([-0.6 * np.cos(a), -0.6 * np.sin(a), -0.8])
     if realism.waves:  # basal forces mostly posterior: a small S in II, s in V5-V6
         terminal = _uniform(rng, 0.1, 0.22) * amp * unit([-0.4, -0.35, 0.85])
@@ -368,6 +409,8 @@ def build_beat(plan: F.Plan, iv: Intervals, rng: np.random.Generator,
                realism: Realism = REALISM["v1"]) -> BeatModel | None:
     """All waves of the subject's beats; None if this draw cannot carry the plan cleanly."""
     lm = subject_lead_matrix(realism, rng)
+    qrs_gain = subject_qrs_gain(realism, rng)
+    qrs_lm = lm if qrs_gain is None else qrs_gain[:, None] * lm
     qrs_waves = _qrs_waves(plan, iv.qrs_ms, rng, realism)
     if realism.notch_prob and rng.random() < realism.notch_prob:
         qrs_waves = _notch(qrs_waves, iv.qrs_ms, rng)
@@ -381,7 +424,7 @@ def build_beat(plan: F.Plan, iv: Intervals, rng: np.random.Generator,
                 else (0.25, 0.8, 0.9)
             depth = _fit_scale(np.ones(1), np.zeros(1), low, high,
                                lambda d: _q_ok(_infarct(qrs_waves, facing, float(d[0]), iv.qrs_ms,
-                                                        shrink), iv.qrs_ms, territory, lm),
+                                                        shrink), iv.qrs_ms, territory, qrs_lm),
                                rng)  # fmt: skip
             if depth is None:
                 return None
@@ -398,7 +441,8 @@ def build_beat(plan: F.Plan, iv: Intervals, rng: np.random.Generator,
     # T: at its peak the lead value is the T vector plus half the ST plateau (its down-ramp).
     st_at_t = lm @ (st * float(plateau(np.array([t_center]), iv.qrs_ms, t_center, 16.0)[0]))
     t_scale = 0.6 if plan.voltage == "low" else 1.0
-    normal_t = frontal_direction(_uniform(rng, 10, 45), z=_uniform(rng, -0.8, -0.45))
+    t_z = (-0.7, -0.3) if realism.real_chest_shape else (-0.8, -0.45)
+    normal_t = frontal_direction(_uniform(rng, 10, 45), z=_uniform(rng, *t_z))
     bbb = plan.conduction in (F.LBBB, F.RBBB)
     if bbb:  # secondary, discordant to the terminal QRS forces
         base, vary = np.zeros(3), -unit(qrs_waves[-1].vector)
@@ -432,7 +476,8 @@ def build_beat(plan: F.Plan, iv: Intervals, rng: np.random.Generator,
         p_amp = _uniform(rng, 0.10, 0.18) * (0.7 if plan.voltage == "low" else 1.0)
         p_vec = p_amp * frontal_direction(_uniform(rng, 35, 70), z=_uniform(rng, -0.3, 0.1))
         p_wave = Wave(-iv.pr_ms + 2.5 * sigma, sigma, p_vec)
-    model = BeatModel(qrs_waves, t_wave, p_wave, st, iv.qrs_ms, iv.qt_ms, lead_matrix=lm)
+    model = BeatModel(qrs_waves, t_wave, p_wave, st, iv.qrs_ms, iv.qt_ms, lead_matrix=lm,
+                      qrs_gain=qrs_gain)
     if plan.ectopy == "pvc":
         model.pvc = _pvc_waves(iv.qt_ms, rng)
     if plan.ectopy == "pac" and p_wave is not None:
@@ -482,10 +527,7 @@ class BeatMeasures:
 
 def beat_leads(model: BeatModel, t_ms: np.ndarray, *, with_p: bool = True) -> np.ndarray:
     """(12, T) noise-free conducted beat (plus its P wave) on a time grid relative to QRS onset."""
-    waves = model.conducted_waves()
-    if with_p and model.p_wave is not None:
-        waves = [model.p_wave, *waves]
-    return model.lead_matrix @ (render_waves(t_ms, waves) + model.st_course(t_ms))
+    return model.conducted_leads(t_ms, model.p_wave if with_p else None)
 
 
 def _q_waves(qrs_leads: np.ndarray, dt_ms: float) -> tuple[np.ndarray, np.ndarray]:
