@@ -60,3 +60,29 @@ def test_p_rising_out_of_continuing_atrial_activity_has_no_onset(share):
     beat, qrs_on, _ = beat_with_p(share)
     on, _, _, why = find_p(beat, WEIGHTS, NOISE, qrs_on, start=20, config=CONFIG)
     assert on is None and "P onset" in why
+
+
+def beat_with_tilted_pr(shift_share: float) -> tuple[np.ndarray, int, int]:
+    """(12, 400) beat: a Gaussian P (peak 260, σ 12 samples: end at 290 by 2.5σ), then a PR
+    segment held `shift_share` × the P height off the baseline in another direction (atrial
+    repolarisation), returning to it over the 20 samples before the baseline window (the
+    40-16 ms before the QRS onset at 350, where the median beat is centred)."""
+    t = np.arange(400.0)
+    p = 0.15 * np.exp(-0.5 * ((t - 260.0) / 12.0) ** 2)
+    shift = np.clip((t - 262.0) / 14.0, 0, 1) * np.clip((342.0 - t) / 20.0, 0, 1)
+    other = np.roll(DIRECTION, 6)
+    beat = np.outer(DIRECTION, p) + np.outer(other / np.linalg.norm(other),
+                                             shift_share * 0.15 * shift)
+    return beat, 350, 290
+
+
+def test_p_end_on_a_tilted_pr_segment_comes_from_the_tangent():
+    beat, qrs_on, true_end = beat_with_tilted_pr(0.1)
+    _, end, _, why = find_p(beat, WEIGHTS, NOISE, qrs_on, start=20, config=CONFIG)
+    assert why is None and abs(end - true_end) * FS_MS <= 25.0, end
+
+
+def test_p_end_on_a_flat_pr_segment_keeps_the_threshold_reading():
+    beat, qrs_on, true_end = beat_with_tilted_pr(0.0)
+    _, end, _, why = find_p(beat, WEIGHTS, NOISE, qrs_on, start=20, config=CONFIG)
+    assert why is None and abs(end - true_end) * FS_MS <= 10.0, end
