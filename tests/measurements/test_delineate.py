@@ -86,3 +86,16 @@ def test_p_end_on_a_flat_pr_segment_keeps_the_threshold_reading():
     beat, qrs_on, true_end = beat_with_tilted_pr(0.0)
     _, end, _, why = find_p(beat, WEIGHTS, NOISE, qrs_on, start=20, config=CONFIG)
     assert why is None and abs(end - true_end) * FS_MS <= 10.0, end
+
+
+def test_p_onset_does_not_walk_back_over_a_wave_running_into_the_p():
+    """A low wave (a U wave or the T's tail, 5% of the P's height) runs from sample 120 into the
+    P's onset at 230: the threshold walk would cross it and start the P 200+ ms early (on 7 of
+    the 100 real records, all normal: PR 260-330 ms)."""
+    beat, qrs_on, true_on = beat_with_p(0.0)
+    t = np.arange(beat.shape[1], dtype=float)
+    tail = np.where((t > 120) & (t < 262), 0.05 * 0.15, 0.0)
+    other = np.roll(DIRECTION, 3)
+    beat = beat + np.outer(other / np.linalg.norm(other), tail)
+    on, _, _, why = find_p(beat, WEIGHTS, NOISE, qrs_on, start=20, config=CONFIG)
+    assert why is None and abs(on - true_on) * FS_MS <= 25.0, on

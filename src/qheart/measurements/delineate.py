@@ -18,6 +18,8 @@ slope, followed to the level the magnitude settles at beyond it. Waves that retu
 level (the synthetic ones) keep the threshold reading. The P end is read the same way where
 the PR segment after the P settles off the baseline (atrial repolarisation): the walk to 2% of
 the P's height ran on to the QRS there, and P duration was measured on 37 of the 100 records.
+The walk back to the P onset stops after `p_rise_max_ms`: it had crossed low waves running into
+the P and given 8 normal records a PR of 260-330 ms.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class DelineationConfig:
     """… and each is followed to the level the magnitude settles at beyond it: this quantile of
     the magnitude from the T peak to the search's end, or from the search's start to the P peak
     (the TP segment, robust to a U wave, the next P or the wave's own foot)."""
+    p_rise_max_ms: float = 100.0
+    """The threshold walk back from the P's peak looks no further than this for its onset (a P
+    rises for at most about half of its ≤ 150 ms); beyond it, the tangent gives the onset."""
     p_end_shoulder: float = 0.06
     """A P end is read with the tangent when the PR segment after it settles at or above this
     fraction of the P's height (a Ta wave holding it off the baseline before the QRS)."""
@@ -187,7 +192,11 @@ def find_p(centred: np.ndarray, weights: np.ndarray, noise: np.ndarray, qrs_on: 
     threshold = config.p_fraction * height
     level = settled_level(mag, start, p_peak, config)
     if level < threshold:  # the TP segment is at the PR level: walk down to the threshold
-        on = _walk(mag, p_peak, -1, start, threshold, ms(6))
+        on = _walk(mag, p_peak, -1, max(start, p_peak - ms(config.p_rise_max_ms)), threshold,
+                   ms(6))
+        if on is None:  # still above it a P's rise before the peak: something runs into the P
+            on = tangent_crossing(mag, max(start, p_peak - ms(config.p_tangent_ms)), p_peak + 1,
+                                  threshold, start, falling=False)
     elif level <= config.p_max_level * height:  # a clear P on an offset TP segment
         on = tangent_crossing(mag, max(start, p_peak - ms(config.p_tangent_ms)), p_peak + 1,
                               level, start, falling=False)

@@ -37,7 +37,7 @@ NAN = float("nan")
 
 MEASURE_VERSION = 3
 """Bumped whenever a change can move a measured value (2: tangent T end and P onset on offset TP
-segments, leave-one-out P consistency; 3: tangent P end on a PR segment held off the baseline),
+segments, leave-one-out P consistency; 3: tangent P end on a PR segment held off the baseline, P onset walk capped at 100 ms),
 so cached readings are re-measured."""
 INTERVALS = ("heart_rate_bpm", "rr_mean_ms", "rr_sd_ms", "p_duration_ms", "pr_ms", "qrs_ms", "qt_ms",
              "qtc_bazett_ms", "qtc_fridericia_ms", "axis_deg")  # fmt: skip
