@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> None:
     # Libraries that load encoders themselves (bert-score) would otherwise fetch hub kernels on a
     # GPU, which fails offline; our own loads pass use_kernels=False.
     os.environ.setdefault("USE_HUB_KERNELS", "NO")
+    # transformers draws a bar over the tensors of every model it loads (a blink for ours) on
+    # every command, `qheart ask` included; our own bars are plain tqdm and stay.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         app(args=argv)
     except Exception as exc:
