@@ -99,3 +99,14 @@ def test_p_onset_does_not_walk_back_over_a_wave_running_into_the_p():
     beat = beat + np.outer(other / np.linalg.norm(other), tail)
     on, _, _, why = find_p(beat, WEIGHTS, NOISE, qrs_on, start=20, config=CONFIG)
     assert why is None and abs(on - true_on) * FS_MS <= 25.0, on
+
+
+def test_atrial_waves_that_recur_before_the_qrs_give_no_p():
+    """Flutter with fixed conduction: F waves every 200 ms, the same in every beat, so the
+    beat-to-beat consistency check passes them; a sinus P comes once per beat (synthetic
+    flutter with a PR: 7 of 60 before this check, 3 after)."""
+    t = np.arange(400.0)
+    waves = sum(0.15 * np.exp(-0.5 * ((t - c) / 6.0) ** 2) for c in (60.0, 160.0, 260.0))
+    beat = np.outer(DIRECTION, waves)
+    on, end, _, why = find_p(beat, WEIGHTS, NOISE, 350, start=20, config=CONFIG)
+    assert on is None and end is None and "recur" in why

@@ -173,6 +173,15 @@ def find_t(centred: np.ndarray, weights: np.ndarray, noise: np.ndarray, qrs_off:
     return t_peak, end, None
 
 
+def _repeats(mag: np.ndarray, start: int, stop: int, p_peak: int, height: float) -> bool:
+    """Another wave of at least 60% of the P's height, 120 ms or more from it, in the same
+    atrial window: flutter waves recur every 160-300 ms, a sinus P comes once per beat."""
+    from scipy.signal import find_peaks
+
+    peaks, _ = find_peaks(mag[start:stop], height=0.6 * height)
+    return bool(np.any(np.abs(start + peaks - p_peak) >= ms(120)))
+
+
 def find_p(centred: np.ndarray, weights: np.ndarray, noise: np.ndarray, qrs_on: int, start: int,
            config: DelineationConfig) -> tuple[int | None, int | None, float, str | None]:  # fmt: skip
     """P onset and end around the largest spatial magnitude in [start, QRS onset − 20 ms]: each
@@ -190,6 +199,8 @@ def find_p(centred: np.ndarray, weights: np.ndarray, noise: np.ndarray, qrs_on: 
     if height < max(config.p_min_mv, config.p_min_snr * floor):
         return None, None, height, "no P wave above the noise"
     threshold = config.p_fraction * height
+    if _repeats(mag, start, stop, p_peak, height):
+        return None, None, height, "atrial waves recur before the QRS (flutter waves, or a U or T wave in the TP segment): no single P wave"
     level = settled_level(mag, start, p_peak, config)
     if level < threshold:  # the TP segment is at the PR level: walk down to the threshold
         on = _walk(mag, p_peak, -1, max(start, p_peak - ms(config.p_rise_max_ms)), threshold,

@@ -35,10 +35,11 @@ from qheart.measurements.reference import NORMAL_RANGES, qtc_bazett, qtc_frideri
 
 NAN = float("nan")
 
-MEASURE_VERSION = 3
-"""Bumped whenever a change can move a measured value (2: tangent T end and P onset on offset TP
-segments, leave-one-out P consistency; 3: tangent P end on a PR segment held off the baseline, P onset walk capped at 100 ms),
-so cached readings are re-measured."""
+MEASURE_VERSION = 4
+"""Bumped whenever a change can move a measured value, so cached readings are re-measured.
+2: tangent T end and P onset on offset TP segments, leave-one-out P consistency; 3: tangent P end
+on a PR segment held off the baseline, P onset walk capped at 100 ms; 4: no P where atrial waves
+recur before the QRS."""
 INTERVALS = ("heart_rate_bpm", "rr_mean_ms", "rr_sd_ms", "p_duration_ms", "pr_ms", "qrs_ms", "qt_ms",
              "qtc_bazett_ms", "qtc_fridericia_ms", "axis_deg")  # fmt: skip
 PLAUSIBLE = {
