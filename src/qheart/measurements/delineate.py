@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
+from scipy.signal import find_peaks
 
 from qheart.measurements.beats import FS, lowpass, ms
 
@@ -60,6 +61,11 @@ class DelineationConfig:
     p_rise_max_ms: float = 100.0
     """The threshold walk back from the P's peak looks no further than this for its onset (a P
     rises for at most about half of its ≤ 150 ms); beyond it, the tangent gives the onset."""
+    p_recur_share: float = 0.6
+    p_recur_ms: float = 120.0
+    """No P is read where another wave of `p_recur_share` of its height or more lies `p_recur_ms`
+    or more from it before the QRS: flutter waves with fixed conduction repeat in every beat, so
+    the consistency check passes them."""
     p_end_shoulder: float = 0.06
     """A P end is read with the tangent when the PR segment after it settles at or above this
     fraction of the P's height (a Ta wave holding it off the baseline before the QRS)."""
@@ -173,13 +179,12 @@ def find_t(centred: np.ndarray, weights: np.ndarray, noise: np.ndarray, qrs_off:
     return t_peak, end, None
 
 
-def _repeats(mag: np.ndarray, start: int, stop: int, p_peak: int, height: float) -> bool:
-    """Another wave of at least 60% of the P's height, 120 ms or more from it, in the same
-    atrial window: flutter waves recur every 160-300 ms, a sinus P comes once per beat."""
-    from scipy.signal import find_peaks
-
-    peaks, _ = find_peaks(mag[start:stop], height=0.6 * height)
-    return bool(np.any(np.abs(start + peaks - p_peak) >= ms(120)))
+def _recurs(mag: np.ndarray, start: int, stop: int, p_peak: int, height: float,
+            config: DelineationConfig) -> bool:
+    """Another wave of at least `p_recur_share` of the P's height, `p_recur_ms` or more from it,
+    in the same atrial window: flutter waves recur every 160-300 ms, a sinus P comes once."""
+    peaks, _ = find_peaks(mag[start:stop], height=config.p_recur_share * height)
+    return bool(np.any(np.abs(start + peaks - p_peak) >= ms(config.p_recur_ms)))
 
 
 def find_p(centred: np.ndarray, weights: np.ndarray, noise: np.ndarray, qrs_on: int, start: int,
@@ -199,18 +204,22 @@ def find_p(centred: np.ndarray, weights: np.ndarray, noise: np.ndarray, qrs_on: 
     if height < max(config.p_min_mv, config.p_min_snr * floor):
         return None, None, height, "no P wave above the noise"
     threshold = config.p_fraction * height
-    if _repeats(mag, start, stop, p_peak, height):
-        return None, None, height, "atrial waves recur before the QRS (flutter waves, or a U or T wave in the TP segment): no single P wave"
+    if _recurs(mag, start, stop, p_peak, height, config):
+        return None, None, height, ("atrial waves recur before the QRS (flutter waves, or a U or "
+                                    "T wave in the TP segment): no single P wave")
+
+    def rising_tangent(level: float) -> int | None:
+        return tangent_crossing(mag, max(start, p_peak - ms(config.p_tangent_ms)), p_peak + 1,
+                                level, start, falling=False)
+
     level = settled_level(mag, start, p_peak, config)
     if level < threshold:  # the TP segment is at the PR level: walk down to the threshold
         on = _walk(mag, p_peak, -1, max(start, p_peak - ms(config.p_rise_max_ms)), threshold,
                    ms(6))
         if on is None:  # still above it a P's rise before the peak: something runs into the P
-            on = tangent_crossing(mag, max(start, p_peak - ms(config.p_tangent_ms)), p_peak + 1,
-                                  threshold, start, falling=False)
+            on = rising_tangent(threshold)
     elif level <= config.p_max_level * height:  # a clear P on an offset TP segment
-        on = tangent_crossing(mag, max(start, p_peak - ms(config.p_tangent_ms)), p_peak + 1,
-                              level, start, falling=False)
+        on = rising_tangent(level)
     else:  # flutter waves, or a T wave running into the P: no onset to read
         on = None
     shoulder = settled_level(mag, p_peak, qrs_on, config)

@@ -25,7 +25,7 @@ from qheart.data.synth.noise import add_noise
 from qheart.data.synth.ranges import ABOVE, NORMAL_RANGES
 from qheart.data.synth.realism import Realism, get_realism
 from qheart.data.synth.rhythm import LEAD_IN_MS, PAC, PVC, Rhythm, make_rhythm
-from qheart.data.synth.vcg import Wave, frontal_direction, render_waves, unit
+from qheart.data.synth.vcg import frontal_direction, render_waves, unit
 
 DT_MS = 1000.0 / SAMPLE_RATE_HZ
 PRE_MS = 400.0
@@ -152,21 +152,16 @@ def realise(
 # ------------------------------------------------------------------------------- rendering
 
 
-def _template(model: BeatModel, atrial: Wave | None, length: int) -> np.ndarray:
-    """(12, length) one conducted beat in leads, starting PRE_MS before its QRS onset."""
-    return model.conducted_leads(-PRE_MS + DT_MS * np.arange(length), atrial)
-
-
 def render_leads(model: BeatModel, rhythm: Rhythm, plan: F.Plan, rng: np.random.Generator
                  ) -> np.ndarray:
     """(12, 5000) noise-free record: every beat placed at its onset, plus atrial waves."""
     length = int((PRE_MS + model.qt_ms + 120.0) / DT_MS)
-    templates = {"sinus": _template(model, model.p_wave, length)}
+    t_beat = -PRE_MS + DT_MS * np.arange(length)  # a beat's template starts PRE_MS before its QRS
+    templates = {"sinus": model.conducted_leads(t_beat, model.p_wave)}
     if model.pac_p is not None:
-        templates[PAC] = _template(model, model.pac_p, length)
+        templates[PAC] = model.conducted_leads(t_beat, model.pac_p)
     if model.pvc:
-        templates[PVC] = model.lead_matrix @ render_waves(-PRE_MS + DT_MS * np.arange(length),
-                                                          model.pvc)
+        templates[PVC] = model.lead_matrix @ render_waves(t_beat, model.pvc)
     lead_in = int(LEAD_IN_MS / DT_MS) + length
     buffer = np.zeros((len(LEADS), lead_in + N_SAMPLES + length))
     breath_ms, phase = rng.uniform(3000, 5000), rng.uniform(0, 2 * np.pi)

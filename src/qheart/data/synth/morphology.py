@@ -74,6 +74,11 @@ class Intervals:
         }
 
 
+def qrs_projection(lead_matrix: np.ndarray, qrs_gain: np.ndarray | None) -> np.ndarray:
+    """(12, 3) the lead matrix with each lead scaled by its QRS-only gain (None: unchanged)."""
+    return lead_matrix if qrs_gain is None else qrs_gain[:, None] * lead_matrix
+
+
 @dataclass
 class BeatModel:
     """Waves of one subject's beats, times relative to the QRS onset of each beat."""
@@ -91,25 +96,20 @@ class BeatModel:
     qrs_gain: np.ndarray | None = None
     """(12,) gain of the QRS alone per lead (v7's chest proximity); None: it projects as the rest."""
 
-    def conducted_waves(self) -> list[Wave]:
-        return [*self.qrs, self.t_wave]
-
     @property
     def qrs_matrix(self) -> np.ndarray:
         """(12, 3) the projection the QRS waves go through."""
-        if self.qrs_gain is None:
-            return self.lead_matrix
-        return self.qrs_gain[:, None] * self.lead_matrix
+        return qrs_projection(self.lead_matrix, self.qrs_gain)
 
     def conducted_leads(self, t_ms: np.ndarray, atrial: Wave | None) -> np.ndarray:
         """(12, T) a conducted beat (with its atrial wave, if any) plus the ST plateau, in leads:
         the QRS through `qrs_matrix`, everything else through `lead_matrix`."""
-        others = ([atrial] if atrial is not None else []) + [self.t_wave]
+        atrial_waves = [atrial] if atrial is not None else []
         if self.qrs_gain is None:  # one projection, exactly as before v7
-            return self.lead_matrix @ (render_waves(t_ms, [*others[:-1], *self.qrs, self.t_wave])
-                                       + self.st_course(t_ms))
-        return (self.lead_matrix @ (render_waves(t_ms, others) + self.st_course(t_ms))
-                + self.qrs_matrix @ render_waves(t_ms, self.qrs))
+            waves = [*atrial_waves, *self.qrs, self.t_wave]
+            return self.lead_matrix @ (render_waves(t_ms, waves) + self.st_course(t_ms))
+        rest = render_waves(t_ms, [*atrial_waves, self.t_wave]) + self.st_course(t_ms)
+        return self.lead_matrix @ rest + self.qrs_matrix @ render_waves(t_ms, self.qrs)
 
     def st_course(self, t_ms: np.ndarray) -> np.ndarray:
         """(3, T) ST plateau from the J point to the end of T."""
@@ -410,7 +410,7 @@ def build_beat(plan: F.Plan, iv: Intervals, rng: np.random.Generator,
     """All waves of the subject's beats; None if this draw cannot carry the plan cleanly."""
     lm = subject_lead_matrix(realism, rng)
     qrs_gain = subject_qrs_gain(realism, rng)
-    qrs_lm = lm if qrs_gain is None else qrs_gain[:, None] * lm
+    qrs_lm = qrs_projection(lm, qrs_gain)
     qrs_waves = _qrs_waves(plan, iv.qrs_ms, rng, realism)
     if realism.notch_prob and rng.random() < realism.notch_prob:
         qrs_waves = _notch(qrs_waves, iv.qrs_ms, rng)
