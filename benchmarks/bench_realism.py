@@ -76,8 +76,9 @@ costing more, so compare them at equal time (`--minutes`), not equal steps. "+rr
 RR-interval statistics added to the embedding (`EncoderConfig.rhythm_features`, about a tenth
 of a step's time: compare at equal time too). "v4": generator v4, sinus rhythm with a resting
 adult's RR variability. "v5": generator v5, the normal ST takeoff in V1-V3 (and ST elevation
-there labelled from 0.2 mV). "v6": v5 with the real records' background wander. "v7": v6 with real-sized mid-precordial QRS
-(QRS-only chest gains), real V1-V2 QRS and T shapes, and normal QRS/QTc leaning as real ones do."""
+there labelled from 0.2 mV). "v6": v5 with the real records' background wander. "v7": v6 with
+real-sized mid-precordial QRS (QRS-only chest gains), real V1-V2 QRS and T shapes, and normal
+QRS/QTc leaning as real ones do."""
 REAL_PTBXL = Path(__file__).resolve().parents[1].parent / "shared" / "real-samples" / "ptb-xl"
 
 
